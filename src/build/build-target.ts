@@ -141,6 +141,7 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
     record.cacheKey = key;
     record.fromCache = Boolean(hit);
     await log.close();
+    if (!hit) await rename(log.path, join(staging, 'log', 'make.log'));
     await writeJsonRecord(join(staging, BUILD_RECORD), record);
     await rm(join(staging, '.cache-restore'), { recursive: true, force: true });
     await rm(kad, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { registerConf } from './commands/conf.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerMok } from './commands/mok.js';
 import { registerStatus } from './commands/status.js';
+import { registerTarball } from './commands/tarball.js';
 import type { CommonOptions } from './options.js';
 import { printError } from './report.js';
 
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   registerAutoinstall(program, run);
   registerConf(program, run);
   registerMok(program, run);
+  registerTarball(program, run);
 
   const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
   const args = normalizeArgv(argv.slice(2), names, NESTED);

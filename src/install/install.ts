@@ -5,7 +5,8 @@
  * marker first. depmod failure rolls the install back (DKMS exit 6).
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readlink, realpath, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { copyFile, mkdir, readdir, readlink, realpath, rename, rm, symlink, unlink } from 'node:fs/promises';
 import { evaluateFor, type RunContext } from '../lifecycle/context.js';
 import { runModuleScript } from '../lifecycle/scripts.js';
 import {
@@ -153,4 +154,7 @@ export async function uninstallTarget(ctx: RunContext, m: ModuleRef, t: Target, 
 export async function unbuildTarget(ctx: RunContext, m: ModuleRef, t: Target): Promise<void> {
   await uninstallTarget(ctx, m, t);
   await rm(kernelArchDir(ctx.roots, m, t), { recursive: true, force: true });
+  // DKMS leaves no empty <m>/<v>/<k> behind; remove decides "no kernel left" by it.
+  const kdir = dirname(kernelArchDir(ctx.roots, m, t));
+  if ((await readdir(kdir).catch(() => ['?'])).length === 0) await rm(kdir, { recursive: true, force: true });
 }

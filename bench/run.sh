@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# `npm run bench`: every benchmark, each printing a markdown table with ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+node bench/core.mjs "$@"

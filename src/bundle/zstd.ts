@@ -1,0 +1,109 @@
+import { createRequire } from 'node:module';
+import type { Transform, TransformCallback } from 'node:stream';
+import type * as ZstdNapi from 'zstd-napi';
+import { KbundleError } from '../util/errors.js';
+import { BundleExit } from './exit-codes.js';
+
+// zstd-napi is CommonJS with a native binding; createRequire avoids relying on
+// Node's static detection of its named exports.
+const require = createRequire(import.meta.url);
+const zstd = require('zstd-napi') as typeof ZstdNapi;
+const binding = require('zstd-napi/binding') as { versionString(): string };
+const zstdNapiVersion = (require('zstd-napi/package.json') as { version: string }).version;
+
+export const DEFAULT_ZSTD_LEVEL = 19;
+
+/**
+ * Everything the compressed bytes depend on. Output differs between libzstd
+ * builds, between zstd-napi's one-shot and streaming APIs, and with the frame
+ * flags (dependencies.md §2.4), so each of these is pinned here and recorded
+ * in every package config, letting a rebuild tell "different tool" apart from
+ * "different input".
+ */
+export interface ZstdParameters {
+  implementation: 'zstd-napi';
+  implementationVersion: string;
+  libzstdVersion: string;
+  api: 'CompressStream';
+  level: number;
+  checksumFlag: true;
+  /** Streaming input has no known size, so no frame records it; pinned off so a future pledged-size path cannot change bytes silently. */
+  contentSizeFlag: false;
+  /** 0 = compress on the calling thread; worker framing differs from single-threaded framing. */
+  nbWorkers: 0;
+}
+
+export function zstdParameters(level: number = DEFAULT_ZSTD_LEVEL): ZstdParameters {
+  if (!Number.isInteger(level) || level < 1 || level > 22) {
+    throw new KbundleError(`zstd level must be an integer 1..22, got ${level}`, BundleExit.BadSpec);
+  }
+  return {
+    implementation: 'zstd-napi',
+    implementationVersion: zstdNapiVersion,
+    libzstdVersion: binding.versionString(),
+    api: 'CompressStream',
+    level,
+    checksumFlag: true,
+    contentSizeFlag: false,
+    nbWorkers: 0,
+  };
+}
+
+/** Deterministic streaming compressor: same input bytes + same level → same output, whatever the chunking. */
+export function compressStream(level: number = DEFAULT_ZSTD_LEVEL): Transform {
+  const p = zstdParameters(level);
+  return new zstd.CompressStream({
+    compressionLevel: p.level,
+    checksumFlag: p.checksumFlag,
+    contentSizeFlag: p.contentSizeFlag,
+    nbWorkers: p.nbWorkers,
+  });
+}
+
+export interface DecompressOptions {
+  /** Abort once the output exceeds this many bytes (decompression bomb guard). */
+  maxOutput: number;
+  /** Name used in the error message. */
+  what?: string;
+}
+
+/**
+ * Decompressor that fails as soon as the output passes `maxOutput`. The
+ * declared size comes from signed metadata, so a blob that expands beyond it
+ * is hostile or corrupt; stopping inside the decompression loop (zstd-napi
+ * pushes every output buffer of one input chunk synchronously) bounds the
+ * memory, disk and CPU spent on it.
+ */
+export function decompressStream(opts: DecompressOptions): Transform {
+  return new BoundedDecompressStream(opts.maxOutput, opts.what ?? 'zstd stream');
+}
+
+class BoundedDecompressStream extends zstd.DecompressStream {
+  private produced = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {
+    super();
+  }
+  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null) {
+      this.produced += (chunk as Buffer).length;
+      // Thrown inside zstd-napi's try block, which hands it to the callback.
+      if (this.produced > this.limit) {
+        throw new KbundleError(`${this.what}: decompressed output exceeds the declared ${this.limit} bytes`, BundleExit.LimitExceeded);
+      }
+    }
+    return super.push(chunk, encoding);
+  }
+  override _transform(chunk: unknown, encoding: string, done: TransformCallback): void {
+    super._transform(chunk, encoding, (err?: Error | null) => done(this.explain(err)));
+  }
+  override _flush(done: TransformCallback): void {
+    super._flush((err?: Error | null) => done(this.explain(err)));
+  }
+  private explain(err: Error | null | undefined): Error | null | undefined {
+    if (!err || err instanceof KbundleError) return err;
+    return new KbundleError(`${this.what}: not valid zstd data (${err.message})`, BundleExit.DigestMismatch);
+  }
+}

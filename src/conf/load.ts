@@ -1,0 +1,10 @@
+/** dkms.conf for one kernel/arch: source it, read the kernel config, evaluate. */
+import { evaluateConf } from './evaluate.js';
+import { kernelConfigPath, readKernelConfig } from './kernel-config.js';
+import { sourceConf, type ReadOptions } from './read-raw.js';
+import type { ConfContext, EvaluatedConf } from './types.js';
+
+export async function loadConf(ctx: ConfContext, opts: ReadOptions = {}): Promise<EvaluatedConf> {
+  const [sourced, kconfig] = await Promise.all([sourceConf(ctx, opts), readKernelConfig(kernelConfigPath(ctx))]);
+  return evaluateConf(sourced.raw, ctx, kconfig, sourced.regex);
+}

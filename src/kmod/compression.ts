@@ -1,0 +1,125 @@
+/**
+ * Module compression as DKMS does it (dkms-reference.md §9): the suffix
+ * follows the modules the target kernel already has, and the commands are
+ * DKMS 3.1.2+'s, pinned where the tool's default would make the bytes depend
+ * on the host (see compressionCommand()).
+ */
+import { opendir, readFile, access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { KbundleError } from '../util/errors.js';
+import { decompress } from './decompress.js';
+import { isElf } from '../elf/elf-file.js';
+
+export type ModuleCompression = '' | '.gz' | '.xz' | '.zst';
+
+export const MODULE_COMPRESSIONS: readonly ModuleCompression[] = ['', '.gz', '.xz', '.zst'];
+
+/** DKMS tests gz, then xz, then zst and keeps the last hit, so zst wins over xz over gz. */
+const PRECEDENCE: readonly ModuleCompression[] = ['.gz', '.xz', '.zst'];
+
+function compressedSuffix(name: string): ModuleCompression | null {
+  for (const ext of PRECEDENCE) if (name.endsWith(`.ko${ext}`)) return ext;
+  return null;
+}
+
+/**
+ * The compression suffix for modules installed for kernel `kver`: the
+ * highest-precedence `*.ko.{gz,xz,zst}` anywhere under `<installTree>/<kver>/`
+ * ('' when there is none or the directory is missing). Like DKMS's `find`, the
+ * walk does not follow symlinks (so `build`/`source` are not entered) and skips
+ * unreadable directories. It ends at the first `.ko.zst`; any other result
+ * needs the whole tree walked to rule out a higher-precedence suffix.
+ */
+export async function detectKernelCompression(installTree: string, kver: string): Promise<ModuleCompression> {
+  let best = -1;
+  const stack = [join(installTree, kver)];
+  while (stack.length) {
+    let dir;
+    try {
+      dir = await opendir(stack.pop()!, { bufferSize: 256 });
+    } catch {
+      continue;
+    }
+    for await (const ent of dir) {
+      const ext = compressedSuffix(ent.name);
+      if (ext) {
+        best = Math.max(best, PRECEDENCE.indexOf(ext));
+        if (best === PRECEDENCE.length - 1) {
+          // Breaking out of for-await closes the directory handle.
+          return PRECEDENCE[best]!;
+        }
+      }
+      if (ent.isDirectory()) stack.push(join(dir.path, ent.name));
+    }
+  }
+  return best === -1 ? '' : PRECEDENCE[best]!;
+}
+
+/**
+ * The command compressModule() runs for `ext`, ending with the file argument's
+ * position. Differences from DKMS 3.1.2+, all for reproducible output:
+ *  - gzip: `-n` so no file name or mtime goes into the header.
+ *  - xz: `-T1`, because xz's threaded mode (the default from 5.6 on) writes
+ *    different block headers; `--check=crc32` stays, the in-kernel xz decoder
+ *    accepts only CRC32 or no check.
+ *  - zstd: as DKMS; -T0 output equals -T1 (only --single-thread differs).
+ * Output still depends on the host tool's version; record it alongside.
+ */
+export function compressionCommand(ext: Exclude<ModuleCompression, ''>): [string, ...string[]] {
+  switch (ext) {
+    case '.gz':
+      return ['gzip', '-n', '-f'];
+    case '.xz':
+      return ['xz', '--check=crc32', '--lzma2=dict=1MiB', '-T1', '-f'];
+    case '.zst':
+      return ['zstd', '-q', '--rm', '-T0', '-f'];
+  }
+}
+
+/**
+ * Compresses `koPath` in place (the .ko is replaced by `<koPath><ext>`, as
+ * with the CLI tools) and returns the new path; '' leaves the file as is.
+ */
+export async function compressModule(koPath: string, ext: ModuleCompression): Promise<string> {
+  if (ext === '') return koPath;
+  if (!PRECEDENCE.includes(ext)) throw new KbundleError(`unknown module compression '${String(ext)}'`);
+  if (!koPath.endsWith('.ko')) throw new KbundleError(`${koPath}: only uncompressed .ko files can be compressed`);
+  const [cmd, ...args] = compressionCommand(ext);
+  const r = await execa(cmd, [...args, koPath], { reject: false, stdin: 'ignore' });
+  const out = `${koPath}${ext}`;
+  if (r.exitCode !== 0) throw new KbundleError(`${cmd} failed on ${koPath}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  await access(out).catch(() => {
+    throw new KbundleError(`${cmd} did not create ${out}`);
+  });
+  return out;
+}
+
+/** The uncompressed ELF image of a .ko, .ko.gz, .ko.xz or .ko.zst (signature trailer included). */
+export async function readModule(path: string): Promise<Buffer> {
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (e) {
+    throw new KbundleError(`cannot read module ${path}: ${(e as Error).message}`);
+  }
+  const elf = await decompress(raw, path);
+  if (!isElf(elf)) throw new KbundleError(`${path} is not a kernel module (no ELF header after decompression)`);
+  return elf;
+}
+
+export function moduleFileName(name: string, ext: ModuleCompression): string {
+  return `${name}.ko${ext}`;
+}
+
+/** 'foo.ko.xz' → 'foo'; a name without a module suffix is returned unchanged. */
+export function stripModuleExt(filename: string): string {
+  const m = /^(.*)\.ko(\.gz|\.xz|\.zst)?$/.exec(filename);
+  return m ? m[1]! : filename;
+}
+
+/** The compression suffix of a module file name, or null when it is not a module name. */
+export function moduleCompressionOf(filename: string): ModuleCompression | null {
+  if (filename.endsWith('.ko')) return '';
+  return compressedSuffix(filename);
+}

@@ -1,0 +1,241 @@
+/**
+ * Builds one module version for one (kernel, arch), DKMS's do_build order:
+ * copy source -> PATCH -> PRE_BUILD -> CLEAN -> MAKE -> check BUILT_MODULEs
+ * -> POST_BUILD, then per module strip -> sign -> compress into a staging dir
+ * that is renamed onto <m>/<v>/<k>/<a> (so a half-built kernel never looks
+ * built). The make step is skipped when the build cache has the result.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, realpath, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { digestTree } from '../cache/source-digest.js';
+import { cacheKey, headerIdentity } from '../cache/key.js';
+import { BuildCache } from '../cache/store.js';
+import { compressModule, detectKernelCompression } from '../kmod/compression.js';
+import { stripDebug } from '../kmod/strip.js';
+import { signModuleFile } from './sign-step.js';
+import { buildDir, kernelArchDir, kernelBuildDir, sourceLink } from '../tree/paths.js';
+import { BUILD_RECORD, writeJsonRecord } from '../tree/records.js';
+import { KbundleError } from '../util/errors.js';
+import { ExitCode } from '../util/exit-codes.js';
+import { sha256File } from '../util/fs.js';
+import { evaluateFor, kernelSourceDirFor } from '../lifecycle/context.js';
+import { injectMakeFlags, redirectBuildDir, shellPrelude, shellQuote } from './make-command.js';
+import { MakeLog } from './make-log.js';
+import { resolveSigning } from './signing.js';
+import { buildEnv, compilerVersion, kernelCc } from './toolchain.js';
+/** Steps shown on the progress bar. */
+export const BUILD_STEPS = 5;
+const label = (m, t) => `${m.module}/${m.version} ${t.kernel} (${t.arch})`;
+function builtPath(conf, i) {
+    const mod = conf.modules[i];
+    return `${mod.builtLocation}${mod.builtName}.ko`;
+}
+/** The recipe part of the cache key, with this tree's paths abstracted away. */
+function recipe(conf, dirs) {
+    const norm = (s) => s === null ? null : s.split(dirs.kbuild).join('@BUILD@').split(dirs.build).join('@BUILD@').split(dirs.dkmsTree).join('@DKMS_TREE@');
+    return {
+        make: norm(conf.make),
+        clean: norm(conf.clean),
+        preBuild: norm(conf.preBuild),
+        postBuild: norm(conf.postBuild),
+        patches: conf.patches,
+        modules: conf.modules.map((m) => [m.builtLocation, m.builtName]),
+    };
+}
+export async function isBuilt(ctx, m, t) {
+    return existsSync(join(kernelArchDir(ctx.roots, m, t), 'module'));
+}
+export async function buildTarget(ctx, m, t, jobsPerMake) {
+    const id = `${t.kernel}/${t.arch}`;
+    const kad = kernelArchDir(ctx.roots, m, t);
+    if (await isBuilt(ctx, m, t)) {
+        ctx.say(`Module ${m.module}/${m.version} already built for kernel ${t.kernel} (${t.arch}), skip. You may override by specifying --force.`);
+        return 'already-built';
+    }
+    const conf = await evaluateFor(ctx, m, t);
+    for (const w of conf.warnings)
+        ctx.warn(w);
+    if (conf.excluded) {
+        throw new KbundleError(`The ${m.module}/${m.version} module is not buildable for kernel ${t.kernel} (${t.arch}): its dkms.conf includes BUILD_EXCLUSIVE directive(s) which do not match this kernel/arch/config.`, ExitCode.Excluded, conf.excludeReasons.map((r) => `  ${r}`));
+    }
+    const ksrc = kernelSourceDirFor(ctx, t.kernel);
+    if (!existsSync(join(ksrc, 'include'))) {
+        throw new KbundleError(`Your kernel headers for kernel ${t.kernel} cannot be found at ${ksrc}.`, ExitCode.NoHeaders, [
+            `Install them (on Debian: apt-get install linux-headers-${t.kernel}) or point --kernelsourcedir at them.`,
+        ]);
+    }
+    ctx.progress.start(id, label(m, t), BUILD_STEPS);
+    const source = await realpath(sourceLink(ctx.roots, m));
+    const kbuild = kernelBuildDir(ctx.roots, m, t);
+    const dkmsBuild = buildDir(ctx.roots, m);
+    const cc = await kernelCc(ksrc);
+    const env = buildEnv(cc);
+    let key = null;
+    const cache = new BuildCache(ctx.cacheDir);
+    if (!ctx.noCache) {
+        ctx.progress.step(id, 'cache lookup');
+        key = cacheKey({
+            sourceDigest: await digestTree(source),
+            kernel: t.kernel,
+            arch: t.arch,
+            headersDigest: await headerIdentity(ksrc),
+            compiler: await compilerVersion(cc),
+            recipe: recipe(conf, { build: dkmsBuild, kbuild, dkmsTree: ctx.roots.dkmsTree }),
+        });
+    }
+    const hit = key ? await cache.get(key) : null;
+    const staging = join(ctx.roots.dkmsTree, m.module, m.version, t.kernel, `.tmp_${t.arch}_${randomBytes(4).toString('hex')}`);
+    await rm(staging, { recursive: true, force: true });
+    await mkdir(join(staging, 'module'), { recursive: true });
+    await mkdir(join(staging, 'log'), { recursive: true });
+    const title = `DKMS make.log for ${m.module}-${m.version} for kernel ${t.kernel} (${t.arch})`;
+    let rawDir;
+    let log;
+    try {
+        if (hit && key) {
+            log = await MakeLog.create(join(staging, 'log', 'make.log'), title);
+            rawDir = join(staging, '.cache-restore');
+            await cache.restore(hit, rawDir);
+            log.note(`Restored from the kbundle build cache (key ${key}); make was not run.`);
+        }
+        else {
+            ctx.progress.step(id, 'make');
+            await rm(kbuild, { recursive: true, force: true });
+            await mkdir(kbuild, { recursive: true });
+            log = await MakeLog.create(join(kbuild, 'make.log'), title);
+            rawDir = kbuild;
+            await runBuildSteps(ctx, m, t, conf, { source, kbuild, dkmsBuild, ksrc, env, log, jobsPerMake });
+            if (key) {
+                const names = conf.modules.map((_, i) => builtPath(conf, i));
+                if (existsSync(join(kbuild, 'Module.symvers')))
+                    names.push('Module.symvers');
+                await cache.put(key, kbuild, names, { module: m.module, version: m.version, kernel: t.kernel, arch: t.arch });
+            }
+        }
+    }
+    catch (e) {
+        await rm(staging, { recursive: true, force: true });
+        ctx.progress.finish(id, 'failed');
+        throw e;
+    }
+    try {
+        ctx.progress.step(id, 'sign');
+        const record = await packageModules(ctx, m, t, conf, { rawDir, staging, ksrc, log });
+        record.cacheKey = key;
+        record.fromCache = Boolean(hit);
+        await log.close();
+        if (!hit)
+            await rename(log.path, join(staging, 'log', 'make.log'));
+        await writeJsonRecord(join(staging, BUILD_RECORD), record);
+        await rm(join(staging, '.cache-restore'), { recursive: true, force: true });
+        await rm(kad, { recursive: true, force: true });
+        await rename(staging, kad);
+        if (!hit)
+            await rm(kbuild, { recursive: true, force: true });
+    }
+    catch (e) {
+        await rm(staging, { recursive: true, force: true });
+        ctx.progress.finish(id, 'failed');
+        throw e;
+    }
+    ctx.progress.finish(id, hit ? 'cached' : 'done');
+    return hit ? 'cached' : 'built';
+}
+async function runBuildSteps(ctx, m, t, conf, d) {
+    const fail = async (message, code) => {
+        await d.log.close();
+        throw new KbundleError(message, code, [`Consult ${d.log.path} for more information.`, `The build directory was kept: ${d.kbuild}`]);
+    };
+    const vars = shellPrelude({
+        kernelver: t.kernel,
+        arch: t.arch,
+        kernel_source_dir: d.ksrc,
+        dkms_tree: ctx.roots.dkmsTree,
+        source_tree: ctx.roots.sourceTree,
+        install_tree: ctx.roots.installTree,
+        module: m.module,
+        module_version: m.version,
+        parallel_jobs: String(d.jobsPerMake),
+        build_dir: d.kbuild,
+    });
+    const redirect = (cmd) => redirectBuildDir(cmd, d.dkmsBuild, d.kbuild);
+    const opts = { cwd: d.kbuild, env: d.env };
+    let code = await d.log.step('Copying source', `cp -a ${shellQuote(d.source)}/. ${shellQuote(d.kbuild)}/`, `cp -a ${d.source}/. ${d.kbuild}/`, { cwd: d.kbuild });
+    if (code !== 0)
+        await fail(`Could not copy the module source from ${d.source}.`, ExitCode.General);
+    for (const patch of conf.patches) {
+        if (!existsSync(join(d.kbuild, 'patches', patch))) {
+            await fail(`Patch ${patch} as specified in dkms.conf cannot be found in ${join(d.kbuild, 'patches')}/.`, ExitCode.AllNotAllowed);
+        }
+        code = await d.log.step(`Applying patch ${patch}`, `patch -p1 < ./patches/${shellQuote(patch)}`, `patch -p1 < ./patches/${patch}`, opts);
+        if (code !== 0)
+            await fail(`Application of patch ${patch} failed for kernel ${t.kernel} (${t.arch}).`, ExitCode.InstallFailed);
+    }
+    const script = async (what, value) => {
+        if (!value)
+            return;
+        // DKMS runs these as "<build dir>/<script> args", word-split, not eval'd.
+        const cmd = redirect(value);
+        const c = await d.log.step(`Running the ${what} script`, `${vars}\nset -- ${cmd}\nexec "${d.kbuild}/$1" "\${@:2}"`, `${d.kbuild}/${cmd}`, opts);
+        if (c !== 0)
+            await fail(`The ${what} script ${value} failed (exit ${c}) for kernel ${t.kernel} (${t.arch}).`, ExitCode.MakeFailed);
+    };
+    await script('pre-build', conf.preBuild);
+    // CLEAN failures are ignored, as in DKMS.
+    const clean = redirect(conf.clean);
+    await d.log.step('Cleaning build area', `${vars}\neval ${shellQuote(clean)}`, clean, opts);
+    const make = injectMakeFlags(redirect(conf.make), d.jobsPerMake, t.kernel);
+    code = await d.log.step('Building module(s)', `${vars}\neval ${shellQuote(make)}`, make, opts);
+    if (code !== 0)
+        await fail(`Bad return status for module build on kernel: ${t.kernel} (${t.arch})`, ExitCode.MakeFailed);
+    for (let i = 0; i < conf.modules.length; i++) {
+        const p = builtPath(conf, i);
+        if (!existsSync(join(d.kbuild, p))) {
+            await fail(`Build of ${p} failed for: ${t.kernel} (${t.arch}): make succeeded but did not produce it (check BUILT_MODULE_NAME/BUILT_MODULE_LOCATION).`, ExitCode.BuiltModuleMissing);
+        }
+    }
+    await script('post-build', conf.postBuild);
+}
+/** strip -> sign -> compress each built module into <staging>/module/<dest>.ko[.ext]. */
+async function packageModules(ctx, m, t, conf, d) {
+    const signing = resolveSigning({
+        mokSigningKey: ctx.framework.mokSigningKey,
+        mokCertificate: ctx.framework.mokCertificate,
+        dkmsTree: ctx.roots.dkmsTree,
+        kernelSourceDir: d.ksrc,
+    });
+    if (!signing.plan && signing.reason)
+        ctx.warn(signing.reason);
+    const compression = await detectKernelCompression(ctx.roots.installTree, t.kernel);
+    const modules = [];
+    let signer = null;
+    for (let i = 0; i < conf.modules.length; i++) {
+        const spec = conf.modules[i];
+        const out = join(d.staging, 'module', `${spec.destName}.ko`);
+        await copyFile(join(d.rawDir, builtPath(conf, i)), out);
+        if (spec.strip)
+            await stripDebug(out);
+        if (signing.plan) {
+            signer = await signModuleFile(out, signing.plan);
+            d.log.note(`Signed ${basename(out)} with ${signing.plan.keyPath} (${signing.plan.hash})`);
+        }
+        const final = compression ? await compressModule(out, compression) : out;
+        modules.push({ destName: spec.destName, destLocation: spec.destLocation, file: basename(final), sha256: await sha256File(final) });
+    }
+    if (existsSync(join(d.rawDir, 'Module.symvers')))
+        await copyFile(join(d.rawDir, 'Module.symvers'), join(d.staging, 'module', 'Module.symvers'));
+    return {
+        format: 'kbundle-build-v1',
+        module: m.module,
+        version: m.version,
+        kernel: t.kernel,
+        arch: t.arch,
+        modules,
+        cacheKey: null,
+        fromCache: false,
+        signed: signer,
+        compression,
+    };
+}

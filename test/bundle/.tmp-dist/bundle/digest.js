@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
+import ssri from 'ssri';
+import { KbundleError } from '../util/errors.js';
+import { BundleExit } from './exit-codes.js';
+export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+export function sha256Hex(data) {
+    return createHash('sha256').update(data).digest('hex');
+}
+export function digestOf(data) {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    return { digest: 'sha256:' + sha256Hex(buf), size: buf.byteLength };
+}
+/** Consumes a stream; memory stays at one chunk whatever the stream's length. */
+export async function digestStream(stream) {
+    const hash = createHash('sha256');
+    let size = 0;
+    for await (const chunk of stream) {
+        hash.update(chunk);
+        size += chunk.length;
+    }
+    return { digest: 'sha256:' + hash.digest('hex'), size };
+}
+export function digestFile(path) {
+    return digestStream(createReadStream(path, { highWaterMark: 1 << 20 }));
+}
+/** The hex part of an OCI digest, after checking its form (it becomes a file name). */
+export function hexOf(digest) {
+    if (!DIGEST_RE.test(digest))
+        throw new KbundleError(`not a sha256 digest: ${JSON.stringify(digest)}`, BundleExit.BadLayout);
+    return digest.slice(7);
+}
+/** ssri integrity (`sha512-<base64>` by default) of a buffer, for fields consumed by npm-style tooling. */
+export function integrityOf(data, algorithm = 'sha512') {
+    return ssri.fromData(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { algorithms: [algorithm] }).toString();
+}
+export async function integrityOfFile(path, algorithm = 'sha512') {
+    const integrity = await ssri.fromStream(createReadStream(path, { highWaterMark: 1 << 20 }), { algorithms: [algorithm] });
+    return integrity.toString();
+}
+/** OCI `sha256:<hex>` → SRI `sha256-<base64>`; the two name the same bytes. */
+export function ociToIntegrity(digest) {
+    return ssri.fromHex(hexOf(digest), 'sha256').toString();
+}
+export function descriptor(mediaType, bytes, annotations) {
+    const d = digestOf(bytes);
+    return withAnnotations({ mediaType, digest: d.digest, size: d.size }, annotations);
+}
+export async function fileDescriptor(mediaType, file, annotations) {
+    const d = await digestFile(file);
+    return withAnnotations({ mediaType, digest: d.digest, size: d.size }, annotations);
+}
+function withAnnotations(d, annotations) {
+    return annotations && Object.keys(annotations).length > 0 ? { ...d, annotations } : d;
+}
+/**
+ * Pass-through that fails the stream unless exactly `size` bytes with the
+ * given digest went through. Size is checked as bytes arrive, so a stream
+ * that runs long fails early instead of being hashed to the end.
+ */
+export class VerifyingStream extends Transform {
+    expected;
+    what;
+    hash = createHash('sha256');
+    seen = 0;
+    constructor(expected, what) {
+        super();
+        this.expected = expected;
+        this.what = what;
+    }
+    _transform(chunk, _enc, done) {
+        this.seen += chunk.length;
+        if (this.seen > this.expected.size) {
+            done(new KbundleError(`${this.what}: more than the declared ${this.expected.size} bytes`, BundleExit.DigestMismatch));
+            return;
+        }
+        this.hash.update(chunk);
+        done(null, chunk);
+    }
+    _flush(done) {
+        if (this.seen !== this.expected.size) {
+            done(new KbundleError(`${this.what}: ${this.seen} bytes, descriptor declares ${this.expected.size}`, BundleExit.DigestMismatch));
+            return;
+        }
+        const got = 'sha256:' + this.hash.digest('hex');
+        if (got !== this.expected.digest) {
+            done(new KbundleError(`${this.what}: content digest ${got} does not match ${this.expected.digest}`, BundleExit.DigestMismatch));
+            return;
+        }
+        done();
+    }
+}

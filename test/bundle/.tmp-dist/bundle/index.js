@@ -1,0 +1,11 @@
+export { BundleExit } from './exit-codes.js';
+export { canonicalJson, canonicalJsonBytes, byteOrder } from './canonical-json.js';
+export { digestOf, digestFile, digestStream, descriptor, fileDescriptor, integrityOf, integrityOfFile, ociToIntegrity, VerifyingStream } from './digest.js';
+export { compressStream, decompressStream, zstdParameters, DEFAULT_ZSTD_LEVEL } from './zstd.js';
+export { reproTar, packDirectory, collectTree, newestMtime } from './repro-tar.js';
+export { safeExtract } from './safe-extract.js';
+export * from './oci.js';
+export { generateKeys, parseSecretKey, loadSecretKey, parsePublicKey, loadPublicKey, formatPublicKey, signMinisign, verifyMinisign } from './sign-index.js';
+export { writeBundle, detectCompression } from './writer.js';
+export { mergeBundles } from './merge.js';
+export { openBundle, verifyBundle } from './open.js';

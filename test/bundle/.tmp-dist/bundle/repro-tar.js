@@ -1,0 +1,157 @@
+import { createReadStream } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { KbundleError } from '../util/errors.js';
+import { byteOrder } from './canonical-json.js';
+import { BundleExit } from './exit-codes.js';
+import { checkEntryName, symlinkStaysInside } from './tar-paths.js';
+import { VerifyingStream } from './digest.js';
+/**
+ * A tar whose bytes depend only on the entries' paths, types, contents,
+ * executable bits and link targets plus `mtime`: paths in UTF-8 byte order,
+ * owner 0:0 with empty names, modes 0644/0755/0777. tar-stream fills any
+ * field we leave out from defaults that are not all deterministic
+ * (symlink mode, uid clamping), so every header field is set here.
+ */
+export function reproTar(entries, opts) {
+    const mtime = checkMtime(opts.mtime);
+    const sorted = [...entries].map((e) => ({ ...e, path: entryPath(e.path) }));
+    sorted.sort((a, b) => byteOrder(a.path, b.path));
+    for (let i = 1; i < sorted.length; i++) {
+        if (sorted[i].path === sorted[i - 1].path) {
+            throw new KbundleError(`tar: duplicate entry ${sorted[i].path}`, BundleExit.BadSpec);
+        }
+    }
+    const pack = tar.pack();
+    (async () => {
+        for (const e of sorted) {
+            const base = { mtime, uid: 0, gid: 0, uname: '', gname: '' };
+            if (e.type === 'dir') {
+                await entry(pack, { ...base, name: e.path + '/', type: 'directory', mode: 0o755 });
+            }
+            else if (e.type === 'symlink') {
+                await entry(pack, { ...base, name: e.path, type: 'symlink', linkname: e.target, mode: 0o777 });
+            }
+            else {
+                const mode = e.executable ? 0o755 : 0o644;
+                if ('data' in e) {
+                    await entry(pack, { ...base, name: e.path, type: 'file', mode, size: e.data.byteLength }, e.data);
+                }
+                else {
+                    const size = e.size ?? (await lstat(e.file)).size;
+                    const sink = pack.entry({ ...base, name: e.path, type: 'file', mode, size });
+                    // tar-stream fails the archive if fewer or more bytes than `size`
+                    // arrive, so a file changing under us cannot produce a bad tar.
+                    const src = createReadStream(e.file, { highWaterMark: 1 << 20 });
+                    // `expect` re-checks content hashed earlier, so a file rewritten
+                    // in place between hashing and packing cannot slip in.
+                    if (e.expect)
+                        await pipeline(src, new VerifyingStream(e.expect, e.file), sink);
+                    else
+                        await pipeline(src, sink);
+                }
+            }
+        }
+        pack.finalize();
+    })().catch((err) => pack.destroy(err));
+    return Readable.from(pack, { objectMode: false });
+}
+function entry(pack, header, data) {
+    return new Promise((resolve, reject) => {
+        const cb = (err) => (err ? reject(err) : resolve());
+        if (data)
+            pack.entry(header, data, cb);
+        else
+            pack.entry(header, cb);
+    });
+}
+function checkMtime(mtime) {
+    // tar-stream writes a negative mtime as invalid octal; fractions would need pax records.
+    if (!Number.isSafeInteger(mtime) || mtime < 0) {
+        throw new KbundleError(`tar mtime must be a non-negative integer of seconds, got ${mtime}`, BundleExit.BadSpec);
+    }
+    return new Date(mtime * 1000);
+}
+function entryPath(p) {
+    const r = checkEntryName(p);
+    if ('reason' in r)
+        throw new KbundleError(`tar: entry ${JSON.stringify(p)} ${r.reason}`, BundleExit.BadSpec);
+    return r.path;
+}
+/**
+ * Packs a module source tree: dotfiles included, exec bits kept (any x bit →
+ * 0755), symlinks stored as symlinks. A symlink leading outside the tree is
+ * refused because the tar would then depend on (and leak) files the tree
+ * does not contain; sockets, fifos and devices have no place in a source.
+ */
+export function packDirectory(dir, opts) {
+    return Readable.from((async function* () {
+        yield* reproTar(await collectTree(dir, opts.prefix), opts);
+    })(), { objectMode: false });
+}
+/** The entries packDirectory would write, for callers that want to add their own. */
+export async function collectTree(dir, prefix) {
+    const entries = [];
+    const links = new Map();
+    const kinds = new Map();
+    const pre = prefix ? entryPath(prefix) : '';
+    if (pre)
+        entries.push({ type: 'dir', path: pre });
+    const walk = async (abs, rel) => {
+        for (const d of (await readdir(abs, { withFileTypes: true })).sort((a, b) => byteOrder(a.name, b.name))) {
+            const r = rel ? `${rel}/${d.name}` : d.name;
+            const p = join(abs, d.name);
+            const path = pre ? `${pre}/${r}` : r;
+            const st = await lstat(p);
+            if (st.isSymbolicLink()) {
+                const target = await readlink(p);
+                links.set(r, target);
+                kinds.set(r, 'symlink');
+                entries.push({ type: 'symlink', path, target });
+            }
+            else if (st.isDirectory()) {
+                kinds.set(r, 'other');
+                entries.push({ type: 'dir', path });
+                await walk(p, r);
+            }
+            else if (st.isFile()) {
+                kinds.set(r, 'other');
+                entries.push({ type: 'file', path, file: p, size: st.size, executable: (st.mode & 0o111) !== 0 });
+            }
+            else {
+                throw new KbundleError(`${p}: not a regular file, directory or symlink; refusing to pack it`, BundleExit.BadSpec);
+            }
+        }
+    };
+    await walk(dir, '');
+    const lookup = (p) => {
+        const k = kinds.get(p);
+        if (!k)
+            return null;
+        return k === 'symlink' ? { kind: 'symlink', target: links.get(p) } : { kind: 'other' };
+    };
+    for (const [rel, target] of links) {
+        if (!symlinkStaysInside(rel, target, lookup)) {
+            throw new KbundleError(`${join(dir, rel)}: symlink to ${JSON.stringify(target)} points outside ${dir}; refusing to pack it`, BundleExit.BadSpec);
+        }
+    }
+    return entries;
+}
+/** Newest mtime (whole seconds) in a tree: the fallback tar mtime when SOURCE_DATE_EPOCH is unset. */
+export async function newestMtime(dir) {
+    let newest = 0;
+    const walk = async (abs) => {
+        for (const d of await readdir(abs, { withFileTypes: true })) {
+            const p = join(abs, d.name);
+            const st = await lstat(p);
+            newest = Math.max(newest, Math.floor(st.mtimeMs / 1000));
+            if (st.isDirectory())
+                await walk(p);
+        }
+    };
+    await walk(dir);
+    return newest;
+}

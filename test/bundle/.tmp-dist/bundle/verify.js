@@ -1,0 +1,183 @@
+import { KbundleError } from '../util/errors.js';
+import { DIGEST_RE } from './digest.js';
+import { BundleExit } from './exit-codes.js';
+import { Annotation, ArtifactType, EMPTY_JSON, MediaType, metadataFromAnnotations, } from './oci.js';
+import { verifyMinisign } from './sign-index.js';
+/**
+ * Validates the OCI graph of a scanned bundle: signature first (over the
+ * bundle index bytes, by a trusted key), then every descriptor below it
+ * (known media type, blob present, size equal), then that no blob is left
+ * over. Each failure class has its own exit code (exit-codes.ts).
+ */
+export function verifyScanned(scan, opts) {
+    const file = scan.file;
+    const layoutErr = (msg) => new KbundleError(`${file}: ${msg}`, BundleExit.BadLayout);
+    const reachable = new Set();
+    const json = (bytes, what) => {
+        try {
+            return JSON.parse(bytes.toString('utf8'));
+        }
+        catch (e) {
+            throw layoutErr(`${what} is not valid JSON (${e.message})`);
+        }
+    };
+    const blobBytes = (d, what) => {
+        checkDescriptor(d, what, layoutErr);
+        const size = scan.blobs.get(d.digest);
+        if (size === undefined)
+            throw layoutErr(`${what} ${d.digest} is referenced but not in the bundle`);
+        if (size !== d.size)
+            throw new KbundleError(`${file}: ${what} ${d.digest} is ${size} bytes, descriptor declares ${d.size}`, BundleExit.DigestMismatch);
+        const b = scan.small.get(d.digest);
+        if (!b)
+            throw new KbundleError(`${file}: ${what} ${d.digest} is too large or not JSON`, BundleExit.LimitExceeded);
+        reachable.add(d.digest);
+        return b;
+    };
+    const blobRef = (d, what) => {
+        checkDescriptor(d, what, layoutErr);
+        const size = scan.blobs.get(d.digest);
+        if (size === undefined)
+            throw layoutErr(`${what} ${d.digest} is referenced but not in the bundle`);
+        if (size !== d.size)
+            throw new KbundleError(`${file}: ${what} ${d.digest} is ${size} bytes, descriptor declares ${d.size}`, BundleExit.DigestMismatch);
+        reachable.add(d.digest);
+    };
+    const layout = json(scan.ociLayout, 'oci-layout');
+    if (layout.imageLayoutVersion !== '1.0.0')
+        throw layoutErr(`oci-layout declares version ${JSON.stringify(layout.imageLayoutVersion)}, expected "1.0.0"`);
+    const top = json(scan.indexJson, 'index.json');
+    if (top.schemaVersion !== 2 || top.mediaType !== MediaType.index || !Array.isArray(top.manifests))
+        throw layoutErr('index.json is not an OCI image index');
+    for (const d of top.manifests) {
+        if (d.mediaType !== MediaType.index && d.mediaType !== MediaType.manifest)
+            throw layoutErr(`index.json lists unknown media type ${JSON.stringify(d.mediaType)}`);
+    }
+    const bundles = top.manifests.filter((d) => d.artifactType === ArtifactType.bundle);
+    const sigs = top.manifests.filter((d) => d.artifactType === ArtifactType.signature);
+    if (bundles.length !== 1 || bundles[0].mediaType !== MediaType.index)
+        throw layoutErr('index.json must list exactly one kbundle bundle index');
+    if (top.manifests.length !== bundles.length + sigs.length)
+        throw layoutErr('index.json lists entries that are neither the bundle index nor its signature');
+    if (sigs.length === 0)
+        throw new KbundleError(`${file}: bundle is not signed (no signature manifest in index.json)`, BundleExit.BadSignature);
+    if (sigs.length > 1)
+        throw layoutErr('index.json lists more than one signature manifest');
+    const bundleDesc = bundles[0];
+    const indexBytes = blobBytes(bundleDesc, 'bundle index');
+    // Signature before anything inside the bundle index is believed.
+    const sigMan = json(blobBytes(sigs[0], 'signature manifest'), 'signature manifest');
+    if (sigMan.mediaType !== MediaType.manifest || sigMan.artifactType !== ArtifactType.signature || !Array.isArray(sigMan.layers)) {
+        throw layoutErr('signature manifest is malformed');
+    }
+    const emptyBytes = blobBytes(sigMan.config, 'signature config');
+    if (sigMan.config.mediaType !== MediaType.empty || !emptyBytes.equals(EMPTY_JSON))
+        throw layoutErr('signature manifest config must be the OCI empty descriptor');
+    if (sigMan.layers.length !== 1 || sigMan.layers[0].mediaType !== MediaType.signature)
+        throw layoutErr('signature manifest must have exactly one minisig layer');
+    if (sigMan.subject?.digest !== bundleDesc.digest) {
+        throw new KbundleError(`${file}: the signature is for ${sigMan.subject?.digest ?? 'nothing'}, not for the bundle index ${bundleDesc.digest}`, BundleExit.BadSignature);
+    }
+    const sigText = blobBytes(sigMan.layers[0], 'signature').toString('utf8');
+    const verified = verifyMinisign(indexBytes, sigText, opts.trustedKeys);
+    if (!verified.trustedComment.split(' ').includes(`kbundle-index=${bundleDesc.digest}`)) {
+        throw new KbundleError(`${file}: signed trusted comment does not name this bundle index (${verified.trustedComment})`, BundleExit.BadSignature);
+    }
+    const index = json(indexBytes, 'bundle index');
+    if (index.schemaVersion !== 2 || index.mediaType !== MediaType.index || index.artifactType !== ArtifactType.bundle || !Array.isArray(index.manifests)) {
+        throw layoutErr('bundle index is not a kbundle image index');
+    }
+    const ann = index.annotations ?? {};
+    const packages = new Map();
+    const pendingTargets = [];
+    for (const d of index.manifests) {
+        if (d.mediaType !== MediaType.manifest)
+            throw layoutErr(`bundle index lists unknown media type ${JSON.stringify(d.mediaType)}`);
+        const m = json(blobBytes(d, 'manifest'), `manifest ${d.digest}`);
+        if (m.schemaVersion !== 2 || m.mediaType !== MediaType.manifest || !m.config || !Array.isArray(m.layers))
+            throw layoutErr(`manifest ${d.digest} is not an OCI image manifest`);
+        if (m.artifactType !== d.artifactType)
+            throw layoutErr(`manifest ${d.digest}: artifactType differs from its descriptor`);
+        if (m.artifactType === ArtifactType.source) {
+            if (m.config.mediaType !== MediaType.packageConfig)
+                throw layoutErr(`source manifest ${d.digest}: unknown config media type ${m.config.mediaType}`);
+            const config = json(blobBytes(m.config, 'package config'), `package config ${m.config.digest}`);
+            if (m.layers.length !== 1 || m.layers[0].mediaType !== MediaType.source)
+                throw layoutErr(`source manifest ${d.digest} must have one ${MediaType.source} layer`);
+            blobRef(m.layers[0], 'source');
+            if (config.schemaVersion !== 1 || typeof config.name !== 'string' || !config.source || !DIGEST_RE.test(config.source.digest))
+                throw layoutErr(`package config ${m.config.digest} is malformed`);
+            const key = `${config.name}\0${config.version}`;
+            if (packages.has(key))
+                throw layoutErr(`package ${config.name} ${config.version} has two source manifests`);
+            packages.set(key, { name: config.name, version: config.version, manifestDigest: d.digest, config, source: m.layers[0], targets: [] });
+        }
+        else if (m.artifactType === ArtifactType.target) {
+            if (m.config.mediaType !== MediaType.targetConfig)
+                throw layoutErr(`target manifest ${d.digest}: unknown config media type ${m.config.mediaType}`);
+            const config = json(blobBytes(m.config, 'target config'), `target config ${m.config.digest}`);
+            if (config.schemaVersion !== 1 || !config.package || !Array.isArray(config.modules))
+                throw layoutErr(`target config ${m.config.digest} is malformed`);
+            const a = m.annotations ?? {};
+            if (a[Annotation.kernelRelease] !== config.kernelRelease || a[Annotation.arch] !== config.arch || a[Annotation.packageName] !== config.package.name) {
+                throw layoutErr(`target manifest ${d.digest}: annotations disagree with its config`);
+            }
+            if (m.layers.length !== config.modules.length)
+                throw layoutErr(`target manifest ${d.digest}: ${m.layers.length} layers for ${config.modules.length} modules`);
+            const modules = config.modules.map((mod, i) => {
+                const layer = m.layers[i];
+                if (layer.mediaType !== MediaType.module)
+                    throw layoutErr(`target manifest ${d.digest}: unknown layer media type ${JSON.stringify(layer.mediaType)}`);
+                if (layer.digest !== mod.digest || layer.size !== mod.size)
+                    throw layoutErr(`target manifest ${d.digest}: layer ${i} does not match module ${mod.name}`);
+                blobRef(layer, `module ${mod.name}`);
+                return { ...mod, layer };
+            });
+            pendingTargets.push({
+                key: `${config.package.name}\0${config.package.version}`,
+                t: { kernelRelease: config.kernelRelease, arch: config.arch, vermagic: config.vermagic, manifestDigest: d.digest, config, modules },
+            });
+        }
+        else {
+            throw layoutErr(`manifest ${d.digest} has unknown artifactType ${JSON.stringify(m.artifactType)}`);
+        }
+    }
+    for (const { key, t } of pendingTargets) {
+        const p = packages.get(key);
+        if (!p)
+            throw layoutErr(`target ${t.kernelRelease}/${t.arch} belongs to package ${key.replace('\0', ' ')}, which has no source manifest`);
+        p.targets.push(t);
+    }
+    reachable.add(bundleDesc.digest);
+    for (const [digest] of scan.blobs) {
+        if (!reachable.has(digest))
+            throw new KbundleError(`${file}: blob ${digest} is not referenced by the signed index`, BundleExit.UnsafeArchive);
+    }
+    const all = [...packages.values()];
+    const kernels = [...new Set(all.flatMap((p) => p.targets.map((t) => t.kernelRelease)))].sort();
+    const arches = [...new Set(all.flatMap((p) => p.targets.map((t) => t.arch)))].sort();
+    let total = 0;
+    for (const s of scan.blobs.values())
+        total += s;
+    return {
+        file,
+        rootDigest: bundleDesc.digest,
+        name: ann[Annotation.title] ?? '',
+        version: ann[Annotation.version] ?? '',
+        created: ann[Annotation.created] ?? '',
+        metadata: metadataFromAnnotations(ann),
+        signer: { keyId: verified.keyId, trustedComment: verified.trustedComment },
+        packages: all,
+        kernels,
+        arches,
+        blobBytes: total,
+    };
+}
+function checkDescriptor(d, what, err) {
+    if (!d || typeof d !== 'object')
+        throw err(`${what}: missing descriptor`);
+    if (typeof d.digest !== 'string' || !DIGEST_RE.test(d.digest))
+        throw err(`${what}: bad digest ${JSON.stringify(d.digest)}`);
+    if (!Number.isSafeInteger(d.size) || d.size < 0)
+        throw err(`${what} ${d.digest}: bad size ${JSON.stringify(d.size)}`);
+}

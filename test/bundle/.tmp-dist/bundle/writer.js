@@ -1,0 +1,206 @@
+import { open } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { KbundleError } from '../util/errors.js';
+import { assembleBundle } from './assemble.js';
+import { BlobStore } from './blob-store.js';
+import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
+import { digestStream, integrityOfFile } from './digest.js';
+import { BundleExit } from './exit-codes.js';
+import { Annotation, ArtifactType, MediaType, metadataAnnotationKey, platformFor, } from './oci.js';
+import { packDirectory } from './repro-tar.js';
+import { compressStream, zstdParameters } from './zstd.js';
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
+export async function writeBundle(spec, outFile) {
+    checkSpec(spec);
+    const out = resolve(outFile);
+    const store = await BlobStore.create(dirname(out));
+    try {
+        const manifests = [];
+        for (const pkg of spec.packages) {
+            manifests.push(await prepareSource(pkg, spec, store));
+            for (const t of pkg.targets)
+                manifests.push(await prepareTarget(pkg, t, store));
+        }
+        return await assembleBundle({ annotations: bundleAnnotations(spec), manifests, store, key: spec.signingKey }, out);
+    }
+    finally {
+        await store.dispose();
+    }
+}
+export function bundleAnnotations(spec) {
+    const a = {};
+    for (const [k, v] of Object.entries(spec.metadata ?? {}))
+        a[metadataAnnotationKey(k)] = v;
+    a[Annotation.refName] = `${spec.name}:${spec.version}`;
+    a[Annotation.title] = spec.name;
+    a[Annotation.version] = spec.version;
+    a[Annotation.created] = new Date(spec.sourceDateEpoch * 1000).toISOString().replace('.000Z', 'Z');
+    return a;
+}
+async function prepareSource(pkg, spec, store) {
+    const params = zstdParameters(spec.compressionLevel);
+    const tar = 'dir' in pkg.source
+        ? packDirectory(pkg.source.dir, { mtime: spec.sourceDateEpoch, prefix: pkg.source.prefix ?? `${pkg.name}-${pkg.version}` })
+        : pkg.source.tar;
+    // One pass: hash the plain tar (recorded so the installer can check what
+    // it unpacks and cap decompression) while compressing it into the store.
+    const tee = new PassThrough({ highWaterMark: 1 << 20 });
+    const plain = digestStream(tee);
+    const compressed = store.putStream(tee.pipe(compressStream(params.level)));
+    await Promise.all([pipeline(tar, tee), plain, compressed]);
+    const src = await plain;
+    const zst = await compressed;
+    const config = {
+        schemaVersion: 1,
+        name: pkg.name,
+        version: pkg.version,
+        modules: [...pkg.modules].sort((a, b) => byteOrder(a.name, b.name)),
+        source: src,
+        compression: params,
+    };
+    const configD = store.putBytes(canonicalJsonBytes(config));
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.manifest,
+        artifactType: ArtifactType.source,
+        config: { mediaType: MediaType.packageConfig, ...configD },
+        layers: [
+            {
+                mediaType: MediaType.source,
+                ...zst,
+                annotations: {
+                    [Annotation.title]: `${pkg.name}-${pkg.version}.tar.zst`,
+                    [Annotation.uncompressedDigest]: src.digest,
+                    [Annotation.uncompressedSize]: String(src.size),
+                },
+            },
+        ],
+        annotations: { [Annotation.packageName]: pkg.name, [Annotation.packageVersion]: pkg.version },
+    };
+    return canonicalJsonBytes(manifest);
+}
+async function prepareTarget(pkg, t, store) {
+    const mods = [];
+    for (const m of [...t.modules].sort((a, b) => byteOrder(a.name, b.name))) {
+        const d = await store.putFile(m.file);
+        const file = m.installName ?? basename(m.file);
+        mods.push({
+            name: m.name,
+            file,
+            destLocation: m.destLocation,
+            digest: d.digest,
+            size: d.size,
+            integrity: await integrityOfFile(m.file),
+            compression: await detectCompression(m.file),
+            innerDigest: m.innerDigest,
+            srcversion: m.srcversion,
+            depends: m.depends,
+            versions: m.versions,
+            sig: m.sig,
+        });
+    }
+    const config = {
+        schemaVersion: 1,
+        package: { name: pkg.name, version: pkg.version },
+        kernelRelease: t.kernelRelease,
+        arch: t.arch,
+        vermagic: t.vermagic,
+        symversDigest: t.symversDigest,
+        modules: mods,
+    };
+    const configD = store.putBytes(canonicalJsonBytes(config));
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.manifest,
+        artifactType: ArtifactType.target,
+        config: { mediaType: MediaType.targetConfig, ...configD },
+        layers: mods.map((m) => ({
+            mediaType: MediaType.module,
+            digest: m.digest,
+            size: m.size,
+            annotations: { [Annotation.title]: m.file, [Annotation.moduleName]: m.name },
+        })),
+        annotations: {
+            [Annotation.packageName]: pkg.name,
+            [Annotation.packageVersion]: pkg.version,
+            [Annotation.kernelRelease]: t.kernelRelease,
+            [Annotation.arch]: t.arch,
+        },
+    };
+    return canonicalJsonBytes(manifest);
+}
+const MAGIC = [
+    ['none', Buffer.from([0x7f, 0x45, 0x4c, 0x46])],
+    ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
+    ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
+    ['gzip', Buffer.from([0x1f, 0x8b])],
+];
+/** Classifies a module by its magic bytes; anything else is not a kernel module and is refused. */
+export async function detectCompression(file) {
+    const fh = await open(file, 'r');
+    try {
+        const head = Buffer.alloc(6);
+        const { bytesRead } = await fh.read(head, 0, 6, 0);
+        for (const [kind, magic] of MAGIC)
+            if (bytesRead >= magic.length && head.subarray(0, magic.length).equals(magic))
+                return kind;
+    }
+    finally {
+        await fh.close();
+    }
+    throw new KbundleError(`${file}: not an ELF module nor xz/zstd/gzip-compressed one`, BundleExit.BadSpec);
+}
+function checkSpec(spec) {
+    const bad = (m) => new KbundleError(`bundle spec: ${m}`, BundleExit.BadSpec);
+    for (const [what, v] of [
+        ['name', spec.name],
+        ['version', spec.version],
+    ]) {
+        if (!NAME_RE.test(v))
+            throw bad(`${what} ${JSON.stringify(v)} must match ${NAME_RE}`);
+    }
+    if (!Number.isSafeInteger(spec.sourceDateEpoch) || spec.sourceDateEpoch < 0)
+        throw bad(`sourceDateEpoch must be a non-negative integer, got ${spec.sourceDateEpoch}`);
+    for (const [k, v] of Object.entries(spec.metadata ?? {})) {
+        if (typeof v !== 'string')
+            throw bad(`metadata.${k} must be a string`);
+    }
+    if (spec.packages.length === 0)
+        throw bad('no packages');
+    const pkgs = new Set();
+    for (const p of spec.packages) {
+        if (!NAME_RE.test(p.name) || !NAME_RE.test(p.version))
+            throw bad(`package ${JSON.stringify(p.name)} ${JSON.stringify(p.version)}: name/version must match ${NAME_RE}`);
+        if (pkgs.has(p.name))
+            throw bad(`package ${p.name} listed twice`);
+        pkgs.add(p.name);
+        const targets = new Set();
+        for (const t of p.targets) {
+            if (!t.kernelRelease || /[\s/]/.test(t.kernelRelease))
+                throw bad(`${p.name}: bad kernel release ${JSON.stringify(t.kernelRelease)}`);
+            if (!platformFor(t.arch))
+                throw bad(`${p.name}/${t.kernelRelease}: unknown arch ${JSON.stringify(t.arch)}`);
+            if (!t.vermagic)
+                throw bad(`${p.name}/${t.kernelRelease}/${t.arch}: vermagic is empty`);
+            const key = `${t.kernelRelease}/${t.arch}`;
+            if (targets.has(key))
+                throw bad(`${p.name}: target ${key} listed twice`);
+            targets.add(key);
+            if (t.modules.length === 0)
+                throw bad(`${p.name}/${key}: no modules`);
+            const names = new Set();
+            for (const m of t.modules) {
+                if (names.has(m.name))
+                    throw bad(`${p.name}/${key}: module ${m.name} listed twice`);
+                names.add(m.name);
+                const file = m.installName ?? basename(m.file);
+                if (!/^[A-Za-z0-9_.+-]+$/.test(file))
+                    throw bad(`${p.name}/${key}: module file name ${JSON.stringify(file)} is not a plain file name`);
+                if (!m.destLocation.startsWith('/') || m.destLocation.split('/').includes('..'))
+                    throw bad(`${p.name}/${key}: module ${m.name} destLocation ${JSON.stringify(m.destLocation)} must be absolute inside the module tree`);
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+/**
+ * add, build, install, uninstall, unbuild, remove: DKMS's lifecycle actions,
+ * with several -k handled in one run (builds concurrently).
+ */
+import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { installTarget, unbuildTarget, uninstallTarget } from '../../install/install.js';
+import { addFromPath, addModule, requireAdded } from '../../lifecycle/add.js';
+import { asKbundleError, buildMany, combinedExitCode } from '../../lifecycle/build.js';
+import { isBuilt } from '../../build/build-target.js';
+import { moduleDir, versionDir } from '../../tree/paths.js';
+import { addedState, scanStatus } from '../../tree/scan.js';
+import { KbundleError } from '../../util/errors.js';
+import { ExitCode } from '../../util/exit-codes.js';
+import { printError } from '../report.js';
+import { addCommonOptions, contextFrom, requireModule, targetsFrom } from '../options.js';
+/** As in DKMS, a word naming a dkms.conf or a directory holding one is a source path, not M/V. */
+const isPathArg = (w) => Boolean(w && ((w.endsWith('dkms.conf') && existsSync(w)) || existsSync(join(w, 'dkms.conf'))));
+/** Resolves the module for add/build/install, adding it (from a path or the source tree) when needed. */
+async function moduleForBuild(ctx, o, positional, first) {
+    const word = positional[0];
+    if (!o.module && isPathArg(word)) {
+        const m = await addFromPath(ctx, word, first);
+        await addModule(ctx, m, first);
+        return m;
+    }
+    const m = requireModule(o, positional);
+    if ((await addedState(ctx.roots, m)) !== 'added')
+        await addModule(ctx, m, first);
+    return m;
+}
+function reportFailures(outcomes) {
+    for (const o of outcomes) {
+        if (!o.error)
+            continue;
+        if (o.error.exitCode === ExitCode.Excluded) {
+            process.stderr.write(`Warning: ${o.error.message}\n`);
+            for (const d of o.error.details)
+                process.stderr.write(`${d}\n`);
+        }
+        else
+            printError(o.error);
+    }
+}
+export const add = async (positional, o) => {
+    const targets = targetsFrom(o);
+    const ctx = await contextFrom(o, targets[0].kernel);
+    const word = positional[0];
+    if (!o.module && isPathArg(word)) {
+        const m = await addFromPath(ctx, word, targets[0]);
+        const r = await addModule(ctx, m, targets[0]);
+        if (r === 'already-added')
+            ctx.say(`Module ${m.module}/${m.version} already added.`);
+        return 0;
+    }
+    const m = requireModule(o, positional);
+    const r = await addModule(ctx, m, targets[0]);
+    if (r === 'already-added')
+        throw new KbundleError(`DKMS tree already contains: ${m.module}/${m.version}\nYou cannot add the same module/version combo more than once.`, ExitCode.NotInTree);
+    return 0;
+};
+export const build = async (positional, o) => {
+    const targets = targetsFrom(o);
+    const ctx = await contextFrom(o, targets[0].kernel);
+    const m = await moduleForBuild(ctx, o, positional, targets[0]);
+    const outcomes = await buildMany(ctx, m, targets);
+    reportFailures(outcomes);
+    return combinedExitCode(outcomes);
+};
+export const install = async (positional, o) => {
+    const targets = targetsFrom(o);
+    const ctx = await contextFrom(o, targets[0].kernel);
+    const m = await moduleForBuild(ctx, o, positional, targets[0]);
+    const needBuild = [];
+    for (const t of targets)
+        if (!(await isBuilt(ctx, m, t)))
+            needBuild.push(t);
+    const built = await buildMany({ ...ctx, force: false }, m, needBuild);
+    const outcomes = [...built];
+    for (const t of targets) {
+        if (built.find((b) => b.target === t)?.error)
+            continue;
+        try {
+            await installTarget(ctx, m, t);
+            outcomes.push({ target: t, error: null });
+        }
+        catch (e) {
+            outcomes.push({ target: t, error: asKbundleError(e) });
+        }
+    }
+    reportFailures(outcomes);
+    return combinedExitCode(outcomes);
+};
+/** -k targets, or with --all every kernel/arch the module is built for. */
+async function targetsForRemoval(ctx, o, m) {
+    if (!o.all)
+        return targetsFrom(o);
+    if (o.kernelver.length)
+        throw new KbundleError('You cannot specify a kernel version and also specify --all on the command line.', ExitCode.Usage);
+    if (o.arch.length)
+        throw new KbundleError('You cannot specify an arch and also specify --all on the command line.', ExitCode.NotInTree);
+    const entries = await scanStatus(ctx.roots, { module: m.module, version: m.version }, async () => null);
+    return entries.filter((e) => e.kernel !== null).map((e) => ({ kernel: e.kernel, arch: e.arch }));
+}
+export const uninstall = async (positional, o) => {
+    const ctx = await contextFrom(o);
+    const m = requireModule(o, positional);
+    await requireAdded(ctx, m);
+    for (const t of await targetsForRemoval(ctx, o, m))
+        await uninstallTarget(ctx, m, t);
+    return 0;
+};
+export const unbuild = async (positional, o) => {
+    const ctx = await contextFrom(o);
+    const m = requireModule(o, positional);
+    await requireAdded(ctx, m);
+    for (const t of await targetsForRemoval(ctx, o, m)) {
+        if (!(await isBuilt(ctx, m, t))) {
+            ctx.say(`Module ${m.module}/${m.version} is not built for kernel ${t.kernel} (${t.arch}). Skipping...`);
+            continue;
+        }
+        await unbuildTarget(ctx, m, t);
+    }
+    return 0;
+};
+export const remove = async (positional, o) => {
+    const ctx = await contextFrom(o);
+    const m = requireModule(o, positional);
+    const state = await addedState(ctx.roots, m);
+    if (!state)
+        throw new KbundleError(`The module/version combo ${m.module}/${m.version} is not located in the DKMS tree.`, ExitCode.NotInTree);
+    for (const t of await targetsForRemoval(ctx, o, m)) {
+        if (await isBuilt(ctx, m, t))
+            await unbuildTarget(ctx, m, t);
+    }
+    const vdir = versionDir(ctx.roots, m);
+    const kernels = (await readdir(vdir)).filter((n) => /^[0-9]+\./.test(n));
+    if (kernels.length === 0) {
+        ctx.say(`Deleting module ${m.module}/${m.version} completely from the DKMS tree.`);
+        await rm(vdir, { recursive: true, force: true });
+        const rest = await readdir(moduleDir(ctx.roots, m.module)).catch(() => []);
+        if (rest.length === 0)
+            await rm(moduleDir(ctx.roots, m.module), { recursive: true, force: true });
+    }
+    return 0;
+};
+export function registerLifecycle(program, run) {
+    const defs = [
+        ['add', 'register a module source (M/V in the source tree, or a directory holding a dkms.conf)', add],
+        ['build', 'build a module for one or more kernels (concurrently)', build],
+        ['install', 'build if needed, then install into the kernel module tree and run depmod', install],
+        ['uninstall', 'remove the installed module, restore any original module, run depmod', uninstall],
+        ['unbuild', 'uninstall, then delete the built files for the kernel(s)', unbuild],
+        ['remove', 'uninstall and unbuild; forget the module version once no kernel is left', remove],
+    ];
+    for (const [name, desc, fn] of defs) {
+        addCommonOptions(program.command(name).description(desc).argument('[module]', 'M/V, or a path (add/build/install)')).action(run(fn));
+    }
+}

@@ -1,0 +1,52 @@
+/** The kbundle command line: DKMS's actions plus kbundle's own. */
+import { Command, CommanderError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { KbundleError } from '../util/errors.js';
+import { ExitCode } from '../util/exit-codes.js';
+import { normalizeArgv } from './argv.js';
+import { registerAutoinstall } from './commands/autoinstall.js';
+import { registerConf } from './commands/conf.js';
+import { registerLifecycle } from './commands/lifecycle.js';
+import { registerMok } from './commands/mok.js';
+import { registerStatus } from './commands/status.js';
+import { registerTarball } from './commands/tarball.js';
+import { printError } from './report.js';
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+/** Nested command groups: their sub-command moves to the front along with them. */
+const NESTED = new Set(['bundle']);
+export async function main(argv) {
+    let exitCode = 0;
+    const program = new Command('kbundle')
+        .description('DKMS-compatible kernel module builder with reproducible, signed offline bundles')
+        .version(pkg.version, '-V, --version')
+        .showHelpAfterError()
+        .exitOverride();
+    const run = (fn) => async (...args) => {
+        const cmd = args[args.length - 1];
+        exitCode = await fn(cmd.args, cmd.opts());
+    };
+    registerLifecycle(program, run);
+    registerStatus(program, run);
+    registerAutoinstall(program, run);
+    registerConf(program, run);
+    registerMok(program, run);
+    registerTarball(program, run);
+    const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+    const args = normalizeArgv(argv.slice(2), names, NESTED);
+    try {
+        await program.parseAsync(args, { from: 'user' });
+        return exitCode;
+    }
+    catch (e) {
+        if (e instanceof CommanderError) {
+            // --help / --version exit 0; usage errors are DKMS's exit 2 (unknown option).
+            return e.exitCode === 0 ? 0 : ExitCode.Usage;
+        }
+        if (e instanceof KbundleError) {
+            printError(e);
+            return e.exitCode;
+        }
+        process.stderr.write(`Error! ${e?.stack ?? String(e)}\n`);
+        return ExitCode.General;
+    }
+}

@@ -1,0 +1,99 @@
+/**
+ * The DKMS option set every lifecycle command accepts, and how the parsed
+ * options become a RunContext (roots from options, else framework.conf,
+ * else DKMS's defaults).
+ */
+import { Option } from 'commander';
+import { availableParallelism, machine, release } from 'node:os';
+import { join, resolve } from 'node:path';
+import { readFrameworkConf } from '../conf/framework.js';
+import { readOsRelease } from '../conf/evaluate.js';
+import { makeProgress } from '../progress/progress.js';
+import { KbundleError } from '../util/errors.js';
+import { ExitCode } from '../util/exit-codes.js';
+import { pairKernelsArches, splitModuleVersion } from './argv.js';
+const collect = (v, prev) => [...prev, v];
+export function addCommonOptions(cmd) {
+    return cmd
+        .option('-m, --module <module>', 'module name, or module/version')
+        .option('-v, --version-of <version>', 'module version (DKMS -v)')
+        .option('-k, --kernelver <kernel[/arch]>', 'kernel release (repeatable); default: the running kernel', collect, [])
+        .option('-a, --arch <arch>', 'architecture (repeatable, paired 1:1 with -k); default: uname -m', collect, [])
+        .option('--all', 'every kernel/arch the module is built for (uninstall, unbuild, remove, mktarball)')
+        .option('--force', 'rebuild / reinstall / overwrite')
+        .option('-j <jobs>', 'make jobs shared by all concurrent builds (0 = unlimited); default: nproc')
+        .option('--kernelsourcedir <dir>', 'kernel headers dir; default <installtree>/<kernel>/build')
+        .option('--dkmstree <dir>', 'state tree (default /var/lib/dkms)')
+        .option('--sourcetree <dir>', 'module sources (default /usr/src)')
+        .option('--installtree <dir>', 'installed modules (default /lib/modules)')
+        .option('--no-depmod', 'do not run depmod after install/uninstall')
+        .option('-q, --quiet', 'print nothing but errors')
+        .option('--verbose', 'more detail')
+        .option('--json', 'machine-readable output where supported')
+        .option('--no-cache', 'do not use the build cache')
+        .option('--cache-dir <dir>', 'build cache dir (default <dkmstree>/.kbundle-cache)')
+        .option('--directive <NAME=value>', 'extra dkms.conf directive (repeatable)', collect, [])
+        .option('-c <file>', 'use this dkms.conf instead of the module\'s own')
+        .addOption(new Option('--etcdir <dir>', 'DKMS config dir: framework.conf, <module>.conf overrides').default('/etc/dkms'))
+        .addOption(new Option('--rpm_safe_upgrade').hideHelp())
+        .addOption(new Option('--no-initrd').hideHelp())
+        .addOption(new Option('--no-clean-kernel').hideHelp())
+        .addOption(new Option('--no-prepare-kernel').hideHelp());
+}
+export async function contextFrom(o, firstKernel) {
+    const etcDir = resolve(o.etcdir ?? '/etc/dkms');
+    const fw = await readFrameworkConf(join(etcDir, 'framework.conf'), firstKernel);
+    const dkmsTree = resolve(o.dkmstree ?? fw.dkmsTree ?? '/var/lib/dkms');
+    const jobs = o.j !== undefined ? Number(o.j) : (fw.parallelJobs ?? availableParallelism());
+    if (!Number.isInteger(jobs) || jobs < 0)
+        throw new KbundleError(`-j needs a whole number >= 0, got "${o.j}".`, ExitCode.Usage);
+    const quiet = Boolean(o.quiet);
+    return {
+        roots: {
+            dkmsTree,
+            sourceTree: resolve(o.sourcetree ?? fw.sourceTree ?? '/usr/src'),
+            installTree: resolve(o.installtree ?? fw.installTree ?? '/lib/modules'),
+        },
+        etcDir,
+        framework: { signFile: fw.signFile, mokSigningKey: fw.mokSigningKey, mokCertificate: fw.mokCertificate, parallelJobs: fw.parallelJobs },
+        jobs,
+        force: Boolean(o.force),
+        noCache: !o.cache,
+        cacheDir: resolve(o.cacheDir ?? join(dkmsTree, '.kbundle-cache')),
+        kernelSourceDir: o.kernelsourcedir ? resolve(o.kernelsourcedir) : undefined,
+        noDepmod: !o.depmod,
+        quiet,
+        verbose: Boolean(o.verbose),
+        osRelease: readOsRelease(),
+        directives: o.directive,
+        confOverride: o.c ? resolve(o.c) : undefined,
+        progress: makeProgress(quiet || Boolean(o.json)),
+        say: (line) => {
+            if (!quiet)
+                process.stdout.write(`${line}\n`);
+        },
+        warn: (line) => process.stderr.write(`Warning: ${line}\n`),
+    };
+}
+/** The module named by -m [m/v] (+ -v) or a bare m/v word. */
+export function moduleFrom(o, positional) {
+    const word = o.module ?? positional[0];
+    const s = word ? splitModuleVersion(word) : undefined;
+    return { module: s?.module, version: s?.version ?? o.versionOf };
+}
+export function requireModule(o, positional) {
+    const { module, version } = moduleFrom(o, positional);
+    if (!module || !version) {
+        throw new KbundleError('Invalid number of arguments passed. Usage: <action> <module>/<module-version> or -m <module>/<module-version> or -m <module> -v <module-version>', ExitCode.General);
+    }
+    return { module, version };
+}
+export function targetsFrom(o) {
+    const r = pairKernelsArches(o.kernelver, o.arch, release(), machine());
+    if (typeof r === 'string')
+        throw new KbundleError(r, ExitCode.General);
+    for (const t of r)
+        if (!t.kernel || !t.arch)
+            throw new KbundleError('Empty kernel version or architecture.', 16);
+    return r;
+}

@@ -1,0 +1,52 @@
+/**
+ * /etc/dkms/framework.conf and framework.conf.d/*.conf, sourced by bash with
+ * DKMS's whitelist (read_framework_conf).
+ */
+import { readdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { runSafeSource } from './run-bash.js';
+import { FRAMEWORK_VARIABLES } from './whitelist.js';
+import { KbundleError } from '../util/errors.js';
+import { ExitCode } from '../util/exit-codes.js';
+const camel = (s) => s.replace(/_([a-z])/g, (_, c) => c.toUpperCase());
+/** The files DKMS reads, in its order: the main file, then conf.d/*.conf sorted bytewise. */
+export async function frameworkFiles(path) {
+    const dir = join(dirname(path), 'framework.conf.d');
+    let extra = [];
+    try {
+        extra = (await readdir(dir)).filter((n) => n.endsWith('.conf')).sort().map((n) => join(dir, n));
+    }
+    catch {
+        // no conf.d is the normal case
+    }
+    return [path, ...extra];
+}
+/**
+ * Reads the framework files that exist ({} when none). kernelver, when given,
+ * is visible to them as $kernelver: DKMS reads the signing variables only once
+ * it knows the kernel, so paths like /var/lib/dkms/mok-$kernelver.key work.
+ */
+export async function readFrameworkConf(path = '/etc/dkms/framework.conf', kernelver) {
+    const files = await frameworkFiles(path);
+    const r = await runSafeSource({
+        whitelist: FRAMEWORK_VARIABLES,
+        vars: kernelver ? { kernelver } : {},
+        files,
+        cwd: '/',
+    });
+    const out = {};
+    for (const [name, arr] of r.raw) {
+        const v = arr.get(0);
+        if (v === undefined || v === '')
+            continue;
+        out[camel(name)] = v;
+    }
+    if (out.parallelJobs !== undefined) {
+        const n = Number(out.parallelJobs);
+        if (!/^\d+$/.test(String(out.parallelJobs)) || n < 1) {
+            throw new KbundleError(`${files.join(', ')}: parallel_jobs must be a whole number >= 1, got "${out.parallelJobs}".`, ExitCode.General);
+        }
+        out.parallelJobs = n;
+    }
+    return out;
+}

@@ -1,0 +1,2 @@
+export { loadManifest, parseManifest, SCHEMA_PATH } from './load.js';
+export { resolveKernels, resolveKernelTargets, globToRegExp, releaseOrder } from './kernels.js';

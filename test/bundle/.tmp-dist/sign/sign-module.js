@@ -1,0 +1,40 @@
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { KbundleError } from '../util/errors.js';
+import { isModuleHash } from './algorithms.js';
+import { appendSignature, hasSignatureMarker } from './appended-signature.js';
+import { buildModuleCms } from './cms.js';
+import { assertKeyMatchesCertificate, certificateDer, loadPrivateKey } from './keys.js';
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+/**
+ * Returns the signed module. An already-signed module is refused rather than
+ * signed again: sign-file would append a second signature that the kernel
+ * never looks at (it reads only the outer one, which then covers the old
+ * signature as data), and DKMS only ever signs fresh build output.
+ */
+export async function signModule(ko, opts) {
+    if (!isModuleHash(opts.hash))
+        throw new KbundleError(`unsupported module signature hash '${String(opts.hash)}'`);
+    if (!ko.subarray(0, 4).equals(ELF_MAGIC)) {
+        throw new KbundleError('not an uncompressed ELF module; sign before compressing, as the kernel verifies the uncompressed image');
+    }
+    if (hasSignatureMarker(ko))
+        throw new KbundleError('module is already signed; sign the unsigned build output instead');
+    const key = await loadPrivateKey(opts.key);
+    const certDer = certificateDer(opts.cert);
+    assertKeyMatchesCertificate(key, certDer);
+    const cms = buildModuleCms({ content: ko, key, certDer, hash: opts.hash });
+    return appendSignature(ko, cms);
+}
+/** Signs a module file in place; the file is replaced atomically and keeps its mode. */
+export async function signModuleFile(path, opts) {
+    const signed = await signModule(await readFile(path), opts);
+    const tmp = `${path}.kbundle-sign.tmp`;
+    try {
+        await writeFile(tmp, signed, { mode: (await stat(path)).mode & 0o7777 });
+        await rename(tmp, path);
+    }
+    catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
+    }
+}

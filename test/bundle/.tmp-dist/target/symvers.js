@@ -1,0 +1,48 @@
+/**
+ * The target kernel's symbol CRC table, looked up the way bundle-formats.md
+ * §5.3 orders it. /proc/kallsyms is deliberately not a source: since commit
+ * 7b4537199a4a `__crc_*` symbols give addresses, not CRC values.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseSymvers } from '../elf/symvers.js';
+import { decompress } from '../kmod/decompress.js';
+import { resolveHostPath } from './rooted.js';
+/**
+ * Lookup order, first existing file wins: distribution copies next to the
+ * kernel (Fedora/RHEL/SUSE) before header packages, and the `build` link last
+ * because it is the one most often dangling or pointing at other headers.
+ */
+export function symversLookupPaths(kernel, root, installTree) {
+    return [
+        join(root, 'boot', `symvers-${kernel}.gz`),
+        join(root, 'boot', `symvers-${kernel}.xz`),
+        join(installTree, kernel, 'symvers.gz'),
+        join(installTree, kernel, 'symvers.xz'),
+        join(root, 'usr/src/kernels', kernel, 'Module.symvers'),
+        join(root, 'usr/src', `linux-headers-${kernel}`, 'Module.symvers'),
+        join(installTree, kernel, 'build', 'Module.symvers'),
+    ];
+}
+export function symversDigest(text) {
+    return 'sha256:' + createHash('sha256').update(text).digest('hex');
+}
+export async function findTargetSymvers(kernel, root, installTree) {
+    for (const candidate of symversLookupPaths(kernel, root, installTree)) {
+        const path = await resolveHostPath(root, candidate);
+        let raw;
+        try {
+            raw = await readFile(path);
+        }
+        catch (e) {
+            const code = e.code;
+            if (code === 'ENOENT' || code === 'ENOTDIR')
+                continue;
+            throw e;
+        }
+        const text = await decompress(raw, path);
+        return { path, entries: parseSymvers(text.toString('utf8'), path), digest: symversDigest(text) };
+    }
+    return null;
+}
