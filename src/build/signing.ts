@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { kernelConfigPath, parseKernelConfig } from '../conf/kernel-config.js';
 
 export interface SigningPlan {
   keyPath: string;
@@ -18,15 +19,12 @@ export interface SigningPlan {
 export type SigningDecision = { plan: SigningPlan } | { plan: null; reason: string | null };
 
 export function kernelSigHash(kernelSourceDir: string): string | null {
-  for (const f of ['include/config/auto.conf', '.config']) {
-    try {
-      const m = /^CONFIG_MODULE_SIG_HASH="([^"]+)"/m.exec(readFileSync(join(kernelSourceDir, f), 'utf8'));
-      return m?.[1] ?? null;
-    } catch {
-      // try the next file
-    }
+  try {
+    const config = parseKernelConfig(readFileSync(kernelConfigPath({ kernelSourceDir }), 'utf8'));
+    return config.get('CONFIG_MODULE_SIG_HASH') || null;
+  } catch {
+    return null;
   }
-  return null;
 }
 
 export function resolveSigning(opts: { mokSigningKey?: string; mokCertificate?: string; dkmsTree: string; kernelSourceDir: string }): SigningDecision {

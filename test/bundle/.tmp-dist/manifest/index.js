@@ -1,2 +1,0 @@
-export { loadManifest, parseManifest, SCHEMA_PATH } from './load.js';
-export { resolveKernels, resolveKernelTargets, globToRegExp, releaseOrder } from './kernels.js';
