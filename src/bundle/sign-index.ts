@@ -22,7 +22,7 @@ const TRUSTED = 'trusted comment: ';
 export interface PublicKey {
   /** minisign key number, 8 bytes. */
   keyNum: Buffer;
-  /** Displayed form: minisign prints the key number as a little-endian u64 in upper-case hex. */
+  /** Displayed form: minisign prints the key number as a little-endian u64 in upper-case hex, unpadded. */
   keyId: string;
   raw: Buffer;
   key: KeyObject;
@@ -84,8 +84,9 @@ function publicKeyFromRaw(raw: Buffer, keyNum: Buffer): PublicKey {
   return { keyNum: Buffer.from(keyNum), keyId: keyIdString(keyNum), raw: Buffer.from(raw), key };
 }
 
+/** As minisign prints it: `%" PRIX64` of the little-endian key number, so no zero padding. */
 export function keyIdString(keyNum: Buffer): string {
-  return Buffer.from(keyNum).reverse().toString('hex').toUpperCase();
+  return Buffer.from(keyNum).readBigUInt64LE().toString(16).toUpperCase();
 }
 
 export function formatPublicKey(pk: PublicKey): string {
