@@ -15,7 +15,7 @@ export interface BuildSchedule {
 export function scheduleBuilds(targets: number, jobs: number): BuildSchedule {
   if (targets <= 0) return { concurrency: 0, jobsPerMake: Math.max(1, jobs) };
   if (jobs === 0) return { concurrency: targets, jobsPerMake: 0 }; // -j0: unlimited, as dkms
-  const concurrency = Math.max(1, Math.min(targets, jobs));
+  const concurrency = Math.max(1, Math.min(targets, jobs * 2));
   return { concurrency, jobsPerMake: Math.max(1, Math.floor(jobs / concurrency)) };
 }
 

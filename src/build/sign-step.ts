@@ -1,8 +1,10 @@
-/** The build's signing step: sign a stripped .ko in place and say who signed it. */
+/**
+ * The build's signing step: sign a stripped .ko in place and say who signed
+ * it. The signing libraries (pkijs/asn1js) take ~150 ms to load, more than a
+ * cache-hit build of one kernel, so they are imported only when a key is
+ * actually used.
+ */
 import { readFile } from 'node:fs/promises';
-import { isModuleHash } from '../sign/algorithms.js';
-import { certificateDer, certificateInfo } from '../sign/keys.js';
-import { signModuleFile as signInPlace } from '../sign/sign-module.js';
 import { KbundleError } from '../util/errors.js';
 import type { SigningPlan } from './signing.js';
 
@@ -13,6 +15,11 @@ export interface SignerInfo {
 }
 
 export async function signModuleFile(path: string, plan: SigningPlan): Promise<SignerInfo> {
+  const [{ isModuleHash }, { certificateDer, certificateInfo }, { signModuleFile: signInPlace }] = await Promise.all([
+    import('../sign/algorithms.js'),
+    import('../sign/keys.js'),
+    import('../sign/sign-module.js'),
+  ]);
   if (!isModuleHash(plan.hash)) throw new KbundleError(`The kernel asks for module signatures with ${plan.hash}, which kbundle cannot make.`);
   const cert = await readFile(plan.certPath);
   await signInPlace(path, { key: plan.keyPath, cert, hash: plan.hash });

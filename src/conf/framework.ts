@@ -2,6 +2,7 @@
  * /etc/dkms/framework.conf and framework.conf.d/*.conf, sourced by bash with
  * DKMS's whitelist (read_framework_conf).
  */
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { runSafeSource } from './run-bash.js';
@@ -50,7 +51,9 @@ export async function frameworkFiles(path: string): Promise<string[]> {
  * it knows the kernel, so paths like /var/lib/dkms/mok-$kernelver.key work.
  */
 export async function readFrameworkConf(path = '/etc/dkms/framework.conf', kernelver?: string): Promise<FrameworkConf> {
-  const files = await frameworkFiles(path);
+  const files = (await frameworkFiles(path)).filter((f) => existsSync(f));
+  // Nothing to source: skip the bash run (it is most of a `status` run's cost).
+  if (files.length === 0) return {};
   const r = await runSafeSource({
     whitelist: FRAMEWORK_VARIABLES,
     vars: kernelver ? { kernelver } : {},

@@ -6,7 +6,7 @@
  */
 import { opendir, readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
 import { decompress } from './decompress.js';
 import { isElf } from '../elf/elf-file.js';
@@ -86,7 +86,7 @@ export async function compressModule(koPath: string, ext: ModuleCompression): Pr
   if (!PRECEDENCE.includes(ext)) throw new KbundleError(`unknown module compression '${String(ext)}'`);
   if (!koPath.endsWith('.ko')) throw new KbundleError(`${koPath}: only uncompressed .ko files can be compressed`);
   const [cmd, ...args] = compressionCommand(ext);
-  const r = await execa(cmd, [...args, koPath], { reject: false, stdin: 'ignore' });
+  const r = await (await loadExeca())(cmd, [...args, koPath], { reject: false, stdin: 'ignore' });
   const out = `${koPath}${ext}`;
   if (r.exitCode !== 0) throw new KbundleError(`${cmd} failed on ${koPath}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
   await access(out).catch(() => {

@@ -4,7 +4,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
-import { execa } from 'execa';
+import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
 
 // zstd-napi is CommonJS; createRequire keeps the import working under NodeNext ESM.
@@ -38,7 +38,7 @@ export async function decompress(buf: Buffer, what = 'data'): Promise<Buffer> {
       case 'xz': {
         // No xz decoder ships with Node; the xz CLI is already a DKMS requirement.
         // stripFinalNewline must stay off: a signed module ends in "appended~\n".
-        const r = await execa('xz', ['-dc'], { input: buf, encoding: 'buffer', maxBuffer: MAX_DECOMPRESSED, reject: false, stripFinalNewline: false });
+        const r = await (await loadExeca())('xz', ['-dc'], { input: buf, encoding: 'buffer', maxBuffer: MAX_DECOMPRESSED, reject: false, stripFinalNewline: false });
         if (r.exitCode !== 0) throw new Error(Buffer.from(r.stderr).toString().trim() || `xz exited ${r.exitCode}`);
         return Buffer.from(r.stdout);
       }

@@ -1,6 +1,6 @@
 /** Debug-info stripping before signing, as DKMS does (`strip -g`, unless STRIP[n]="no"). */
 import { open } from 'node:fs/promises';
-import { execa } from 'execa';
+import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
 import { MODULE_SIG_MAGIC } from '../sign/appended-signature.js';
 
@@ -24,6 +24,6 @@ async function endsWithSignature(path: string): Promise<boolean> {
  */
 export async function stripDebug(koPath: string): Promise<void> {
   if (await endsWithSignature(koPath)) throw new KbundleError(`${koPath} is signed; strip before signing`);
-  const r = await execa('strip', ['-g', koPath], { reject: false, stdin: 'ignore' });
+  const r = await (await loadExeca())('strip', ['-g', koPath], { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) throw new KbundleError(`strip -g failed on ${koPath}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
 }

@@ -9,7 +9,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
-import { execa } from 'execa';
+import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
 import { OID_COMMON_NAME } from './algorithms.js';
 
@@ -185,7 +185,7 @@ export async function generateMok(keyPath: string, certPath: string, opts: Gener
   const args = ['req', '-new', '-x509', '-nodes', '-days', '36500', '-subj', opts.subject ?? '/CN=DKMS module signing key', '-newkey', 'rsa:2048'];
   if (opts.codeSigningEku) args.push('-addext', 'extendedKeyUsage=codeSigning');
   args.push('-keyout', keyPath, '-outform', 'DER', '-out', certPath);
-  const r = await execa('openssl', args, { reject: false, stdin: 'ignore' });
+  const r = await (await loadExeca())('openssl', args, { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) {
     throw new KbundleError(`openssl could not generate the signing key ${keyPath}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
   }

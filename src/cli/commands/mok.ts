@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateMok } from '../../sign/keys.js';
 import { addCommonOptions, contextFrom, type CommonOptions } from '../options.js';
 
 type Runner = (a: (p: string[], o: CommonOptions) => Promise<number>) => (...args: unknown[]) => Promise<void>;
@@ -18,6 +17,7 @@ export function registerMok(program: Command, run: Runner): void {
         ctx.say(`Signing key: ${key}\nPublic certificate (MOK): ${cert}\n(both exist; nothing to do)`);
         return 0;
       }
+      const { generateMok } = await import('../../sign/keys.js');
       await generateMok(key, cert);
       ctx.say(`Signing key: ${key}\nPublic certificate (MOK): ${cert}`);
       return 0;
