@@ -26,6 +26,7 @@ import { injectMakeFlags, redirectBuildDir, shellPrelude, shellQuote } from './m
 import { MakeLog } from './make-log.js';
 import { resolveSigning } from './signing.js';
 import { buildEnv, compilerVersion, kernelCc } from './toolchain.js';
+import { paholeShimDir } from './pahole-shim.js';
 
 export type BuildResult = 'built' | 'cached' | 'already-built';
 
@@ -40,9 +41,16 @@ function builtPath(conf: EvaluatedConf, i: number): string {
 }
 
 /** The recipe part of the cache key, with this tree's paths abstracted away. */
-function recipe(conf: EvaluatedConf, dirs: { build: string; kbuild: string; dkmsTree: string }) {
-  const norm = (s: string | null) =>
-    s === null ? null : s.split(dirs.kbuild).join('@BUILD@').split(dirs.build).join('@BUILD@').split(dirs.dkmsTree).join('@DKMS_TREE@');
+function recipe(conf: EvaluatedConf, dirs: { build: string; kbuild: string; dkmsTree: string; installTree: string; sourceTree: string }) {
+  // Longest first: the build dirs live inside the DKMS tree.
+  const places: Array<[string, string]> = [
+    [dirs.kbuild, '@BUILD@'],
+    [dirs.build, '@BUILD@'],
+    [dirs.dkmsTree, '@DKMS_TREE@'],
+    [dirs.installTree, '@INSTALL_TREE@'],
+    [dirs.sourceTree, '@SOURCE_TREE@'],
+  ];
+  const norm = (s: string | null) => (s === null ? null : places.reduce((acc, [from, to]) => acc.split(from).join(to), s));
   return {
     make: norm(conf.make),
     clean: norm(conf.clean),
@@ -86,6 +94,7 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
   const dkmsBuild = buildDir(ctx.roots, m);
   const cc = await kernelCc(ksrc);
   const env = buildEnv(cc);
+  env.PATH = `${await paholeShimDir(ctx.roots.dkmsTree)}:${env.PATH ?? '/usr/bin:/bin'}`;
 
   let key: string | null = null;
   const cache = new BuildCache(ctx.cacheDir);
@@ -97,7 +106,7 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
       arch: t.arch,
       headersDigest: await headerIdentity(ksrc),
       compiler: await compilerVersion(cc),
-      recipe: recipe(conf, { build: dkmsBuild, kbuild, dkmsTree: ctx.roots.dkmsTree }),
+      recipe: recipe(conf, { build: dkmsBuild, kbuild, dkmsTree: ctx.roots.dkmsTree, installTree: ctx.roots.installTree, sourceTree: ctx.roots.sourceTree }),
     });
   }
   const hit = key ? await cache.get(key) : null;
@@ -184,7 +193,11 @@ async function runBuildSteps(ctx: RunContext, m: ModuleRef, t: Target, conf: Eva
     build_dir: d.kbuild,
   });
   const redirect = (cmd: string) => redirectBuildDir(cmd, d.dkmsBuild, d.kbuild);
-  const opts = { cwd: d.kbuild, env: d.env };
+  // Debug info (and so the linker's build-id) would otherwise embed this
+  // run's scratch path; mapping it makes the module bytes independent of
+  // where the tree lives, which bundles need to be reproducible.
+  const kcflags = [d.env.KCFLAGS, `-ffile-prefix-map=${d.kbuild}=/usr/src/${m.module}-${m.version}`].filter(Boolean).join(' ');
+  const opts = { cwd: d.kbuild, env: { ...d.env, KCFLAGS: kcflags } };
 
   let code = await d.log.step('Copying source', `cp -a ${shellQuote(d.source)}/. ${shellQuote(d.kbuild)}/`, `cp -a ${d.source}/. ${d.kbuild}/`, { cwd: d.kbuild });
   if (code !== 0) await fail(`Could not copy the module source from ${d.source}.`, ExitCode.General);
@@ -238,6 +251,7 @@ async function packageModules(ctx: RunContext, m: ModuleRef, t: Target, conf: Ev
   const signing = resolveSigning({
     mokSigningKey: ctx.framework.mokSigningKey,
     mokCertificate: ctx.framework.mokCertificate,
+    signHash: ctx.framework.signHash,
     dkmsTree: ctx.roots.dkmsTree,
     kernelSourceDir: d.ksrc,
   });

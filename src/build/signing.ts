@@ -27,7 +27,7 @@ export function kernelSigHash(kernelSourceDir: string): string | null {
   }
 }
 
-export function resolveSigning(opts: { mokSigningKey?: string; mokCertificate?: string; dkmsTree: string; kernelSourceDir: string }): SigningDecision {
+export function resolveSigning(opts: { mokSigningKey?: string; mokCertificate?: string; signHash?: string; dkmsTree: string; kernelSourceDir: string }): SigningDecision {
   const configured = Boolean(opts.mokSigningKey || opts.mokCertificate);
   const keyPath = opts.mokSigningKey ?? join(opts.dkmsTree, 'mok.key');
   const certPath = opts.mokCertificate ?? join(opts.dkmsTree, 'mok.pub');
@@ -35,7 +35,7 @@ export function resolveSigning(opts: { mokSigningKey?: string; mokCertificate?: 
   if (!haveKey) {
     return { plan: null, reason: configured ? `signing key ${keyPath} or certificate ${certPath} not found, modules won't be signed` : null };
   }
-  const hash = kernelSigHash(opts.kernelSourceDir);
+  const hash = opts.signHash ?? kernelSigHash(opts.kernelSourceDir);
   if (!hash) return { plan: null, reason: `the kernel config has no CONFIG_MODULE_SIG_HASH, modules won't be signed` };
   return { plan: { keyPath, certPath, hash } };
 }

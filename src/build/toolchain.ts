@@ -37,8 +37,9 @@ export function compilerVersion(cc: string | null): Promise<string> {
   const name = cc ?? 'gcc';
   let p = versionCache.get(name);
   if (!p) {
-    p = run('/bin/sh', ['-c', `${name} --version`], { encoding: 'utf8' })
-      .then((r) => r.stdout.split('\n')[0] ?? name)
+    // pahole writes the modules' BTF, so its version is part of the toolchain too.
+    p = run('/bin/sh', ['-c', `${name} --version | head -n1; pahole --version 2>/dev/null || true`], { encoding: 'utf8' })
+      .then((r) => r.stdout.trim() || name)
       .catch(() => `unknown:${name}`);
     versionCache.set(name, p);
   }

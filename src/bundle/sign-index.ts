@@ -142,13 +142,15 @@ export interface VerifiedSignature {
   algorithm: 'ED' | 'Ed';
 }
 
-/**
- * Checks the signature of `message` against the trusted keys. A key number
- * not among them is "untrusted key" (exit 33), distinct from a signature
- * that is malformed or does not verify (exit 30), because the fixes differ:
- * import the vendor's key vs. get an intact bundle.
- */
-export function verifyMinisign(message: Uint8Array, sigText: string, trusted: PublicKey[]): VerifiedSignature {
+interface ParsedSignature {
+  alg: 'ED' | 'Ed';
+  keyNum: Buffer;
+  sig: Buffer;
+  globalSig: Buffer;
+  trustedComment: string;
+}
+
+function parseMinisign(sigText: string): ParsedSignature {
   const bad = (why: string) => new KbundleError(`bundle signature ${why}`, BundleExit.BadSignature);
   const lines = sigText.split('\n');
   if (lines.length === 5 && lines[4] === '') lines.pop();
@@ -160,15 +162,33 @@ export function verifyMinisign(message: Uint8Array, sigText: string, trusted: Pu
   if (!sigBytes || sigBytes.length !== 74 || !globalSig || globalSig.length !== 64) throw bad('is malformed: bad signature line length or base64');
   const alg = sigBytes.subarray(0, 2).toString('latin1');
   if (alg !== 'ED' && alg !== 'Ed') throw bad(`uses unsupported algorithm ${JSON.stringify(alg)}`);
-  const keyNum = sigBytes.subarray(2, 10);
+  return { alg, keyNum: sigBytes.subarray(2, 10), sig: sigBytes.subarray(10), globalSig, trustedComment: lines[2].slice(TRUSTED.length) };
+}
+
+/**
+ * Who claims to have signed, WITHOUT checking anything: for listing a bundle
+ * whose key the user does not have (`bundle ls` without --key says so).
+ */
+export function describeMinisign(sigText: string): VerifiedSignature {
+  const p = parseMinisign(sigText);
+  return { keyId: keyIdString(p.keyNum), trustedComment: p.trustedComment, algorithm: p.alg };
+}
+
+/**
+ * Checks the signature of `message` against the trusted keys. A key number
+ * not among them is "untrusted key" (exit 33), distinct from a signature
+ * that is malformed or does not verify (exit 30), because the fixes differ:
+ * import the vendor's key vs. get an intact bundle.
+ */
+export function verifyMinisign(message: Uint8Array, sigText: string, trusted: PublicKey[]): VerifiedSignature {
+  const bad = (why: string) => new KbundleError(`bundle signature ${why}`, BundleExit.BadSignature);
+  const { alg, keyNum, sig, globalSig, trustedComment } = parseMinisign(sigText);
   const pk = trusted.find((k) => k.keyNum.equals(keyNum));
   if (!pk) {
     const known = trusted.map((k) => k.keyId).join(', ') || 'none';
     throw new KbundleError(`bundle is signed by key ${keyIdString(keyNum)}, which is not trusted (trusted keys: ${known})`, BundleExit.UntrustedKey);
   }
-  const sig = sigBytes.subarray(10);
   if (!verify(null, alg === 'ED' ? blake2b(message) : message, pk.key, sig)) throw bad(`does not match the signed content (key ${pk.keyId})`);
-  const trustedComment = lines[2].slice(TRUSTED.length);
   if (!verify(null, Buffer.concat([sig, Buffer.from(trustedComment, 'utf8')]), pk.key, globalSig)) {
     throw bad(`trusted comment has been altered (global signature fails, key ${pk.keyId})`);
   }

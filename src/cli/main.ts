@@ -10,6 +10,8 @@ import { registerLifecycle } from './commands/lifecycle.js';
 import { registerMok } from './commands/mok.js';
 import { registerStatus } from './commands/status.js';
 import { registerTarball } from './commands/tarball.js';
+import { registerBundle } from './commands/bundle.js';
+import { registerBundleInstall } from './commands/bundle-install.js';
 import type { CommonOptions } from './options.js';
 import { printError } from './report.js';
 
@@ -37,6 +39,7 @@ export async function main(argv: string[]): Promise<number> {
   registerConf(program, run);
   registerMok(program, run);
   registerTarball(program, run);
+  registerBundleInstall(registerBundle(program, run), run);
 
   const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
   const args = normalizeArgv(argv.slice(2), names, NESTED);

@@ -15,6 +15,8 @@ export interface FrameworkSettings {
   mokSigningKey?: string;
   mokCertificate?: string;
   parallelJobs?: number;
+  /** Overrides the kernel's CONFIG_MODULE_SIG_HASH (bundle manifests name their hash). */
+  signHash?: string;
 }
 
 export interface RunContext {
