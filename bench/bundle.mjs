@@ -92,6 +92,7 @@ const cleanup = () => {
   if (!KEEP) rmSync(root, { recursive: true, force: true });
 };
 process.on('exit', cleanup);
+if (KEEP) console.error(`keeping ${root}`);
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
 
 // ----------------------------------------------------------------- content
@@ -133,7 +134,7 @@ if (headers.length === 0 || sharedObjects.length === 0) {
   process.exit(1);
 }
 
-/** Source tree of `bytes`: half C headers (repeated in rounds r0/, r1/, ...), half ELF shared objects (rounds too). */
+/** Source tree of `bytes`: half C headers (repeated in rounds r0/, r1/, ...), half ELF shared objects of ≤ 4 MiB (rounds too). */
 function makeSource(dir, bytes) {
   let files = 0;
   const fill = (list, sub, budget) => {
@@ -295,7 +296,7 @@ for (const sizeMiB of SIZES) {
   const med = (k, f = 'ms') => median(runs[k].map((x) => x[f]));
   for (const k of Object.keys(runs)) c[k] = { ms: med(k), rssMB: Math.max(...runs[k].map((x) => x.rssMB)), mbps: inputBytes / 1e6 / (med(k) / 1000) };
   results.cases.push(c);
-  rmSync(caseDir, { recursive: true, force: true });
+  if (!KEEP) rmSync(caseDir, { recursive: true, force: true });
 }
 
 // ----------------------------------------------------------------- report
