@@ -26,5 +26,17 @@ export const BundleExit = {
   BadKey: 39,
   /** The bundle spec handed to the writer is inconsistent (duplicate target, bad name, unknown arch). */
   BadSpec: 40,
+  /** bundle install: no build fits the target kernel and a source build is impossible (nearest candidates are listed). */
+  NoMatch: 41,
+  /** bundle install: the bundle is older than the one installed for the same module (anti-rollback; --allow-downgrade). */
+  Downgrade: 42,
+  /** bundle install --require-trusted-signer: the modules' signer is not known to be trusted by the target kernel. */
+  UntrustedSigner: 43,
+  /** bundle install: a module file would replace one that another DKMS module (or another package of the bundle) installed. */
+  FileConflict: 44,
+  /** bundle install: another install holds the DKMS tree lock and did not finish within --lock-timeout. */
+  Locked: 45,
+  /** An interrupted bundle install could be neither finished nor rolled back (the journal is kept). */
+  RecoveryFailed: 46,
 } as const;
 export type BundleExitCode = (typeof BundleExit)[keyof typeof BundleExit];

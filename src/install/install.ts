@@ -55,7 +55,14 @@ export async function depmodFor(ctx: RunContext, kernel: string): Promise<void> 
 
 export type InstallResult = 'installed' | 'already-installed';
 
-export async function installTarget(ctx: RunContext, m: ModuleRef, t: Target, selection: InstallRecord['selection'] = 'build'): Promise<InstallResult> {
+export async function installTarget(
+  ctx: RunContext,
+  m: ModuleRef,
+  t: Target,
+  selection: InstallRecord['selection'] = 'build',
+  /** Root digest of the bundle the binaries came from (bundle installs). */
+  bundleDigest?: string,
+): Promise<InstallResult> {
   if (await isInstalled(ctx.roots, m, t)) {
     if (!ctx.force) {
       ctx.say(`Module ${m.module}/${m.version} already installed on kernel ${t.kernel} (${t.arch}), skip. You may override by specifying --force.`);
@@ -81,7 +88,7 @@ export async function installTarget(ctx: RunContext, m: ModuleRef, t: Target, se
   const placed = await placedModules(ctx, m, t);
   const archive = originalModuleDir(ctx.roots, m.module, t);
   const firstInstall = !(await isDir(archive));
-  const record: InstallRecord = { format: 'kbundle-install-v1', files: [], selection };
+  const record: InstallRecord = { format: 'kbundle-install-v1', files: [], selection, ...(bundleDigest ? { bundleDigest } : {}) };
   try {
     for (const p of placed) {
       ctx.say(`${p.destName}.ko:`);
