@@ -71,8 +71,15 @@ export interface RunResult {
   stderr: string;
 }
 
+/** Bundle builds cache under ~/.cache by default; tests keep theirs in a scratch dir. */
+const TEST_BUILD_CACHE = join(process.env.KBUNDLE_TEST_CACHE || '/tmp/kbundle-test-cache', 'build-cache');
+
 export function kbundle(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    encoding: 'utf8',
+    env: { KBUNDLE_CACHE_DIR: TEST_BUILD_CACHE, ...process.env, ...env },
+    maxBuffer: 64 << 20,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
