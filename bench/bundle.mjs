@@ -200,6 +200,8 @@ function makeModule(file, bytes, index) {
 /** Runs `cmd args` under /usr/bin/time -v; wall ms measured here, peak RSS (KiB) from time's report. */
 function measured(cmd, args) {
   const rep = join(root, 'time.txt');
+  // Flush the previous step's dirty pages first (not timed), so its writeback does not land in this step.
+  spawnSync('sync');
   const t0 = process.hrtime.bigint();
   const p = spawnSync('/usr/bin/time', ['-v', '-o', rep, cmd, ...args], { encoding: 'utf8', maxBuffer: 64 * MiB });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -338,7 +340,7 @@ results.rss = {
 lines.push('');
 lines.push(
   `Peak RSS, kbundle: pack ${results.cases.map((c) => `${f1(c.kbPack.rssMB)} MB @ ${f0(c.bundleBytes / 1e6)} MB`).join(', ')}; unpack ${results.cases.map((c) => `${f1(c.kbUnpack.rssMB)} MB @ ${f0(c.bundleBytes / 1e6)} MB`).join(', ')}. ` +
-    `Target < 150 MB for a ≥ 500 MB bundle: ${results.rss.largestBundleOver500MB ? '' : '(largest bundle under 500 MB!) '}${results.rss.under150MB ? 'met' : 'MISSED'}; growth ${f1(results.rss.growthMB)} MB for ${f1(big.bundleBytes / small.bundleBytes)}× the bundle.`,
+    `Target < 150 MB for a ≥ 500 MB bundle: ${!results.rss.largestBundleOver500MB ? 'not measured (largest bundle under 500 MB)' : results.rss.under150MB ? 'met' : 'MISSED'}; growth ${f1(results.rss.growthMB)} MB for ${f1(big.bundleBytes / small.bundleBytes)}× the bundle.`,
 );
 for (const c of results.cases) {
   const u = c.runs.kbUnpack;

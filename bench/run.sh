@@ -3,3 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node bench/core.mjs "$@"
+node bench/bundle.mjs "$@"
+node bench/installer.mjs

@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, utimesSync, writeFileSync } from 'node:fs';
 import { chmod, link, lstat, mkdir, mkdtemp, rename, rm, symlink, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -49,6 +49,9 @@ type Kind = 'file' | 'dir' | 'implicit-dir' | 'symlink' | 'link';
  * 0644/0755 and owners are never applied, so an archive cannot plant setuid
  * files.
  */
+/** Entries up to this size are buffered and written in one synchronous call. */
+const SMALL_FILE = 1 << 20;
+
 export async function safeExtract(input: Readable, dest: string, opts: ExtractOptions = {}): Promise<ExtractedEntry[]> {
   const what = opts.what ?? 'archive';
   const limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts) };
@@ -101,9 +104,20 @@ export async function safeExtract(input: Readable, dest: string, opts: ExtractOp
           total += h.size;
           if (total > limits.maxTotalSize) throw fail(`contents exceed the ${limits.maxTotalSize}-byte limit`, BundleExit.LimitExceeded);
           kinds.set(path, 'file');
-          await pipeline(entry, createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
-          await chmod(abs, executable ? 0o755 : 0o644);
-          await utimes(abs, h.mtime, h.mtime);
+          if (h.size <= SMALL_FILE) {
+            // Buffer and write synchronously: awaiting open/write/chmod/utimes
+            // on the thread pool per file, not the disk, was the unpack cost
+            // for sources of many small files.
+            const chunks: Buffer[] = [];
+            for await (const c of entry) chunks.push(c as Buffer);
+            writeFileSync(abs, Buffer.concat(chunks), { flag: 'wx', mode: 0o600 });
+            chmodSync(abs, executable ? 0o755 : 0o644);
+            utimesSync(abs, h.mtime, h.mtime);
+          } else {
+            await pipeline(entry, createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
+            await chmod(abs, executable ? 0o755 : 0o644);
+            await utimes(abs, h.mtime, h.mtime);
+          }
           out.push({ path, type, size: h.size, executable });
           continue;
         }

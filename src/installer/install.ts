@@ -197,6 +197,23 @@ export async function withLock<T>(ctx: RunContext, timeoutMs: number, fn: () => 
   }
 }
 
+/**
+ * For readers (`status`): replay an interrupted install, waiting for the
+ * lock; leftovers of an installer killed before its journal (stale lock,
+ * staging) are only tidied if nobody holds the lock right now.
+ */
+export async function settlePending(ctx: RunContext): Promise<void> {
+  const d = ctx.roots.dkmsTree;
+  const journal = await pathExists(join(d, '.kbundle-journal.json'));
+  if (!journal && !(await pathExists(join(d, '.kbundle-install.lock'))) && !(await pathExists(stagingRoot(ctx.roots)))) return;
+  try {
+    await withLock(ctx, journal ? 600_000 : 0, () => recoverPending(ctx));
+  } catch (e) {
+    if (!journal && (e as KbundleError).exitCode === BundleExit.Locked) return; // a live install: it tidies itself
+    throw e;
+  }
+}
+
 export async function installBundle(ctx: RunContext, file: string, req: InstallRequest): Promise<InstallOutcome> {
   const bundle = await openVerified(file, req.trustedKeys);
   return withLock(ctx, req.lockTimeoutMs, async () => {

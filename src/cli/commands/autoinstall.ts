@@ -19,7 +19,12 @@ export function registerAutoinstall(program: Command, run: Runner): void {
         ctx.say('Automatic installation of modules has been disabled.');
         return 0;
       }
-      return (await autoinstall(ctx, targets)).code;
+      // Stored bundles first (offline, prebuilt where one fits): what they install, the DKMS pass below then skips.
+      const { autoinstallFromBundles } = await import('../../installer/install.js');
+      const fromBundles = await autoinstallFromBundles(ctx, '/', targets, 600_000);
+      for (const i of fromBundles.installed) ctx.say(`Installed from a stored bundle: ${i}`);
+      const code = (await autoinstall(ctx, targets)).code;
+      return fromBundles.failed.length && code === 0 ? ExitCode.AutoinstallFailed : code;
     }),
   );
 

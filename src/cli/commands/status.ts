@@ -4,6 +4,9 @@
  * "diff between built and installed" check, exactly as DKMS does.
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { lockPath } from '../../installer/lock.js';
 import { evaluateFor, installedLocation } from '../../lifecycle/context.js';
 import { formatStatusLine, scanStatus } from '../../tree/scan.js';
 import { addCommonOptions, contextFrom, moduleFrom, type CommonOptions } from '../options.js';
@@ -11,6 +14,11 @@ import { pairKernelsArches } from '../argv.js';
 
 export async function status(positional: string[], o: CommonOptions): Promise<number> {
   const ctx = await contextFrom({ ...o, quiet: true });
+  // An interrupted bundle install is finished (or rolled back) first, so status never shows a half state.
+  if (existsSync(join(ctx.roots.dkmsTree, '.kbundle-journal.json')) || existsSync(lockPath(ctx.roots.dkmsTree))) {
+    const { settlePending } = await import('../../installer/install.js');
+    await settlePending(ctx);
+  }
   const { module, version } = moduleFrom(o, positional);
   const pairs = o.kernelver.length ? pairKernelsArches(o.kernelver, o.arch, '', '') : null;
   const filters = typeof pairs === 'object' && pairs ? pairs.map((p) => ({ kernel: p.kernel, arch: p.arch || undefined })) : [{ kernel: undefined, arch: o.arch[0] }];
