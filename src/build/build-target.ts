@@ -6,25 +6,25 @@
  * built). The make step is skipped when the build cache has the result.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, realpath, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { digestTree } from '../cache/source-digest.js';
 import { cacheKey, headerIdentity } from '../cache/key.js';
 import { BuildCache } from '../cache/store.js';
 import type { EvaluatedConf } from '../conf/types.js';
-import { compressModule, detectKernelCompression } from '../kmod/compression.js';
+import { compressModule, detectKernelCompression, type ModuleCompression } from '../kmod/compression.js';
 import { stripDebug } from '../kmod/strip.js';
 import { signModuleFile } from './sign-step.js';
 import { buildDir, kernelArchDir, kernelBuildDir, sourceLink, type ModuleRef, type Target } from '../tree/paths.js';
 import { BUILD_RECORD, writeJsonRecord, type BuildRecord, type BuiltModuleRecord } from '../tree/records.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
-import { sha256File } from '../util/fs.js';
+import { sha256, sha256File } from '../util/fs.js';
 import { evaluateFor, kernelSourceDirFor, type RunContext } from '../lifecycle/context.js';
 import { injectMakeFlags, redirectBuildDir, shellPrelude, shellQuote } from './make-command.js';
 import { MakeLog } from './make-log.js';
-import { resolveSigning } from './signing.js';
+import { resolveSigning, type SigningDecision } from './signing.js';
 import { buildEnv, compilerVersion, kernelCc } from './toolchain.js';
 import { paholeShimDir } from './pahole-shim.js';
 
@@ -96,7 +96,9 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
   const env = buildEnv(cc);
   env.PATH = `${await paholeShimDir(ctx.roots.dkmsTree)}:${env.PATH ?? '/usr/bin:/bin'}`;
 
+  const packaging = await planPackaging(ctx, t, ksrc);
   let key: string | null = null;
+  let packKey: string | null = null;
   const cache = new BuildCache(ctx.cacheDir);
   if (!ctx.noCache) {
     ctx.progress.step(id, 'cache lookup');
@@ -108,8 +110,12 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
       compiler: await compilerVersion(cc),
       recipe: recipe(conf, { build: dkmsBuild, kbuild, dkmsTree: ctx.roots.dkmsTree, installTree: ctx.roots.installTree, sourceTree: ctx.roots.sourceTree }),
     });
+    packKey = await packagedKey(key, conf, packaging);
   }
-  const hit = key ? await cache.get(key) : null;
+  // A finished (stripped, signed, compressed) result skips make and packaging;
+  // a raw one skips make only.
+  const packedHit = packKey ? await cache.get(packKey) : null;
+  const hit = packedHit ?? (key ? await cache.get(key) : null);
 
   const staging = join(ctx.roots.dkmsTree, m.module, m.version, t.kernel, `.tmp_${t.arch}_${randomBytes(4).toString('hex')}`);
   await rm(staging, { recursive: true, force: true });
@@ -120,7 +126,12 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
   let rawDir: string;
   let log: MakeLog;
   try {
-    if (hit && key) {
+    if (packedHit) {
+      log = await MakeLog.create(join(staging, 'log', 'make.log'), title);
+      rawDir = join(staging, '.cache-restore');
+      await cache.restore(packedHit, join(staging, 'module'));
+      log.note(`Restored from the kbundle build cache (key ${key}, packaged ${packKey}); make was not run.`);
+    } else if (hit && key) {
       log = await MakeLog.create(join(staging, 'log', 'make.log'), title);
       rawDir = join(staging, '.cache-restore');
       await cache.restore(hit, rawDir);
@@ -146,7 +157,17 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
 
   try {
     ctx.progress.step(id, 'sign');
-    const record = await packageModules(ctx, m, t, conf, { rawDir, staging, ksrc, log });
+    let record: BuildRecord;
+    if (packedHit) {
+      record = JSON.parse(packedHit.meta.record ?? 'null') as BuildRecord;
+      if (!record) throw new KbundleError(`kbundle build cache entry ${packKey} has no build record; remove ${ctx.cacheDir} or use --no-cache.`);
+    } else {
+      record = await packageModules(ctx, m, t, conf, { rawDir, staging, log }, packaging);
+      if (packKey) {
+        const names = readdirSync(join(staging, 'module')).sort();
+        await cache.put(packKey, join(staging, 'module'), names, { module: m.module, kernel: t.kernel, record: JSON.stringify(record) });
+      }
+    }
     record.cacheKey = key;
     record.fromCache = Boolean(hit);
     await log.close();
@@ -242,21 +263,37 @@ async function runBuildSteps(ctx: RunContext, m: ModuleRef, t: Target, conf: Eva
 interface PackageDirs {
   rawDir: string;
   staging: string;
-  ksrc: string;
   log: MakeLog;
 }
 
-/** strip -> sign -> compress each built module into <staging>/module/<dest>.ko[.ext]. */
-async function packageModules(ctx: RunContext, m: ModuleRef, t: Target, conf: EvaluatedConf, d: PackageDirs): Promise<BuildRecord> {
+/** How built modules become installable files for this kernel: signing key and compression. */
+interface Packaging {
+  signing: SigningDecision;
+  compression: ModuleCompression;
+}
+
+async function planPackaging(ctx: RunContext, t: Target, ksrc: string): Promise<Packaging> {
   const signing = resolveSigning({
     mokSigningKey: ctx.framework.mokSigningKey,
     mokCertificate: ctx.framework.mokCertificate,
     signHash: ctx.framework.signHash,
     dkmsTree: ctx.roots.dkmsTree,
-    kernelSourceDir: d.ksrc,
+    kernelSourceDir: ksrc,
   });
   if (!signing.plan && signing.reason) ctx.warn(signing.reason);
-  const compression = await detectKernelCompression(ctx.roots.installTree, t.kernel);
+  return { signing, compression: await detectKernelCompression(ctx.roots.installTree, t.kernel) };
+}
+
+/** Cache key of the packaged result: the build key plus everything packaging depends on. */
+async function packagedKey(buildKey: string, conf: EvaluatedConf, p: Packaging): Promise<string> {
+  const plan = p.signing.plan;
+  const signer = plan ? [await sha256File(plan.keyPath), await sha256File(plan.certPath), plan.hash] : ['unsigned'];
+  return sha256(JSON.stringify(['packaged-v1', buildKey, signer, p.compression, conf.modules.map((mod) => [mod.destName, mod.strip])]));
+}
+
+/** strip -> sign -> compress each built module into <staging>/module/<dest>.ko[.ext]. */
+async function packageModules(ctx: RunContext, m: ModuleRef, t: Target, conf: EvaluatedConf, d: PackageDirs, p: Packaging): Promise<BuildRecord> {
+  const { signing, compression } = p;
   const modules: BuiltModuleRecord[] = [];
   let signer: BuildRecord['signed'] = null;
   for (let i = 0; i < conf.modules.length; i++) {

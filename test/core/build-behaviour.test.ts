@@ -99,6 +99,7 @@ describe('build behaviour', () => {
   });
 
   it('the build cache restores the module without running make again', () => {
+    if (!existsSync(join(s.sourceTree, 'hello-1.0'))) addSource(s, 'bundles/hello-1.0');
     // A make wrapper on PATH records every invocation, then runs the real make.
     const wrapDir = join(s.root, 'wrap');
     const record = join(s.root, 'make-calls.txt');
@@ -119,6 +120,14 @@ describe('build behaviour', () => {
     expect(readFileSync(record, 'utf8')).not.toContain('KERNELRELEASE');
     expect(readFileSync(join(s.dkmsTree, `hello/1.0/${K1}/x86_64/log/make.log`), 'utf8')).toContain('Restored from the kbundle build cache');
     expect(readFileSync(moduleFile(s, 'hello', '1.0', K1, 'hello')).equals(firstBytes)).toBe(true);
+
+    // A new signing key reuses the compiled module but signs it anew.
+    expect(run(['generate_mok']).code).toBe(0);
+    writeFileSync(record, '');
+    const resigned = run(['build', 'hello/1.0', '-k', K1, '--force'], env);
+    expect(resigned.code, resigned.stderr).toBe(0);
+    expect(readFileSync(record, 'utf8')).not.toContain('KERNELRELEASE');
+    expect(sh('modinfo', ['-F', 'signer', moduleFile(s, 'hello', '1.0', K1, 'hello')]).stdout.trim()).toBe('DKMS module signing key');
 
     writeFileSync(record, '');
     const bypass = run(['build', 'hello/1.0', '-k', K1, '--force', '--no-cache'], env);
