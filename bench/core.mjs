@@ -72,6 +72,22 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const results = { kernels, module: `${M}/${V}`, runs: RUNS, nproc: (await import('node:os')).availableParallelism() };
 
+// The raw make floor: the same module built with plain kbuild for the 3
+// kernels, (a) one after another with -j$(nproc) as dkms does, (b) all at
+// once with -j1 each. No tool can build faster than (b) on this machine.
+function makeFloor(parallel) {
+  const dirs = kernels.map((k) => {
+    const d = mkdtempSync(join(tmpdir(), 'kbundle-bench-floor-'));
+    cpSync(MODULE_DIR, d, { recursive: true });
+    return [k, d];
+  });
+  const cmds = dirs.map(([k, d]) => `make ${parallel ? '-j1' : `-j${results.nproc}`} -C /lib/modules/${k}/build M=${d} modules >/dev/null 2>&1`);
+  const script = parallel ? `${cmds.map((c) => `(${c}) &`).join(' ')} wait` : cmds.join(' && ');
+  const ms = timed('bash', ['-c', script]);
+  for (const [, d] of dirs) rmSync(d, { recursive: true, force: true });
+  return ms;
+}
+
 // 1. cold builds
 const dkmsCold = [];
 const kbCold = [];
@@ -92,7 +108,20 @@ for (let i = 0; i < RUNS; i++) {
   rmSync(d.root, { recursive: true, force: true });
   rmSync(r.root, { recursive: true, force: true });
 }
-results.build = { dkmsColdMs: median(dkmsCold), kbundleColdMs: median(kbCold), kbundleCacheHitMs: median(kbHit), all: { dkmsCold, kbCold, kbHit } };
+const floorSerial = [];
+const floorParallel = [];
+for (let i = 0; i < RUNS; i++) {
+  floorSerial.push(makeFloor(false));
+  floorParallel.push(makeFloor(true));
+}
+results.build = {
+  dkmsColdMs: median(dkmsCold),
+  kbundleColdMs: median(kbCold),
+  kbundleCacheHitMs: median(kbHit),
+  makeSerialMs: median(floorSerial),
+  makeParallelMs: median(floorParallel),
+  all: { dkmsCold, kbCold, kbHit, floorSerial, floorParallel },
+};
 
 // 2. status over 500 entries: 100 modules x 5 kernel dirs, a tree as kbundle
 // writes it (build records included), read by both tools.
@@ -129,9 +158,12 @@ const rows = [
   ['cold build, 3 kernels', b.dkmsColdMs, b.kbundleColdMs, b.kbundleColdMs / b.dkmsColdMs, '<= 0.50'],
   ['cache-hit rebuild vs dkms cold', b.dkmsColdMs, b.kbundleCacheHitMs, b.kbundleCacheHitMs / b.dkmsColdMs, '<= 0.05'],
   ['status, 500 entries', st.dkmsMs, st.kbundleMs, st.kbundleMs / st.dkmsMs, '<= 0.05 (>= 20x)'],
+  ['floor: plain make, serial -j nproc (dkms order)', b.dkmsColdMs, b.makeSerialMs, b.makeSerialMs / b.dkmsColdMs, '-'],
+  ['floor: plain make, 3 at once -j1', b.dkmsColdMs, b.makeParallelMs, b.makeParallelMs / b.dkmsColdMs, '-'],
+  ['kbundle cold vs the parallel make floor', b.makeParallelMs, b.kbundleColdMs, b.kbundleColdMs / b.makeParallelMs, '-'],
 ];
 console.log(`kernels: ${kernels.join(', ')}; module ${M}/${V}; ${RUNS} runs, medians; ${results.nproc} cores`);
-console.log('| case | dkms ms | kbundle ms | ratio kbundle/dkms | target |');
+console.log('| case | reference ms | measured ms | ratio | target |');
 console.log('|---|---|---|---|---|');
 for (const [n, d, k, ratio, target] of rows) console.log(`| ${n} | ${d.toFixed(0)} | ${k.toFixed(0)} | ${ratio.toFixed(3)} | ${target} |`);
 mkdirSync(join(repo, 'bench/results'), { recursive: true });

@@ -79,7 +79,7 @@ export function reproTar(entries: ReproEntry[], opts: ReproTarOptions): Readable
 }
 
 /** Files up to this size are read whole instead of streamed. */
-const SMALL_FILE = 1 << 20;
+const SMALL_FILE = 1 << 16;
 
 function checkDigest(data: Buffer, expect: Digested, file: string): void {
   const got = `sha256:${createHash('sha256').update(data).digest('hex')}`;

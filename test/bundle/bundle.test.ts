@@ -3,13 +3,13 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readdirSync, readFileSync, readlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import tar from 'tar-stream';
 import { canonicalJsonBytes } from '../../src/bundle/canonical-json.js';
 import { mergeBundles } from '../../src/bundle/merge.js';
 import { openBundle, type OpenBundle } from '../../src/bundle/open.js';
 import { generateKeys, parsePublicKey, parseSecretKey, signMinisign } from '../../src/bundle/sign-index.js';
 import { writeBundle } from '../../src/bundle/writer.js';
 import { KbundleError } from '../../src/util/errors.js';
+import { rewriteTar } from '../helpers/bundles.js';
 import { makeSourceTree, realModules, spec, target, testKeys, tmp } from './fixtures.js';
 
 const hasSkopeo = spawnSync('skopeo', ['--version']).status === 0;
@@ -40,29 +40,6 @@ function flipByteIn(file: string, member: string, at = 0): string {
   return out;
 }
 
-/** Rewrites a bundle tar through a callback over its (small) entries. */
-async function rewrite(file: string, out: string, edit: (entries: Map<string, Buffer>) => void): Promise<void> {
-  const entries = new Map<string, Buffer>();
-  const ex = tar.extract();
-  const { createReadStream, createWriteStream } = await import('node:fs');
-  createReadStream(file).pipe(ex as unknown as NodeJS.WritableStream);
-  for await (const e of ex) {
-    const parts: Buffer[] = [];
-    for await (const c of e as unknown as AsyncIterable<Buffer>) parts.push(c);
-    entries.set(e.header.name, Buffer.concat(parts));
-  }
-  edit(entries);
-  const pack = tar.pack();
-  const ws = createWriteStream(out);
-  const done = new Promise((r) => ws.on('finish', r));
-  pack.pipe(ws as unknown as NodeJS.WritableStream);
-  for (const [name, data] of [...entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (name.endsWith('/')) pack.entry({ name, type: 'directory', mode: 0o755, mtime: new Date(0) });
-    else pack.entry({ name, mode: 0o644, mtime: new Date(0) }, data);
-  }
-  pack.finalize();
-  await done;
-}
 
 const blobName = (d: string) => `blobs/sha256/${d.slice(7)}`;
 
@@ -152,6 +129,7 @@ describe('bundle write / open / verify', () => {
     const m2 = await mergeBundles([c, a, c], join(dir, 'merged2.tar'), { trustedKeys: [pk], signingKey: sk });
     expect(m1.digest).toBe(rootDigest);
     expect(sha(join(dir, 'merged1.tar'))).toBe(sha(whole));
+    expect(m2.digest).toBe(rootDigest);
     expect(sha(join(dir, 'merged2.tar'))).toBe(sha(whole));
   });
 
@@ -199,7 +177,7 @@ describe('bundle write / open / verify', () => {
 
   test('a re-hashed forged signature is refused (exit 30); unknown key (exit 33)', async () => {
     const forged = join(dir, 'forged.tar');
-    await rewrite(whole, forged, (e) => {
+    await rewriteTar(whole, forged, (e) => {
       const top = JSON.parse(e.get('index.json')!.toString());
       const sigMan = JSON.parse(e.get(blobName(top.manifests[1].digest))!.toString());
       const sigText = e.get(blobName(sigMan.layers[0].digest))!.toString();
@@ -229,7 +207,7 @@ describe('bundle write / open / verify', () => {
 
   test('unsigned bundle (signature entry removed) → exit 30', async () => {
     const out = join(dir, 'unsigned.tar');
-    await rewrite(whole, out, (e) => {
+    await rewriteTar(whole, out, (e) => {
       const top = JSON.parse(e.get('index.json')!.toString());
       const sigMan = JSON.parse(e.get(blobName(top.manifests[1].digest))!.toString());
       for (const d of [top.manifests[1].digest, sigMan.layers[0].digest, sigMan.config.digest]) e.delete(blobName(d));
@@ -251,14 +229,14 @@ describe('bundle write / open / verify', () => {
 
   test('extra entries, unreferenced blobs, duplicates, unknown media types are refused', async () => {
     const extra = join(dir, 'extra.tar');
-    await rewrite(whole, extra, (e) => e.set('evil.sh', Buffer.from('#!/bin/sh')));
+    await rewriteTar(whole, extra, (e) => e.set('evil.sh', Buffer.from('#!/bin/sh')));
     let err = await failure(openBundle(extra, { trustedKeys: [pk] }));
     expect([err.exitCode, err.message]).toEqual([32, `${extra}: entry evil.sh is not part of an OCI image layout`]);
 
     const stray = join(dir, 'stray.tar');
     const data = Buffer.from('stray');
     const sd = 'sha256:' + createHash('sha256').update(data).digest('hex');
-    await rewrite(whole, stray, (e) => e.set(blobName(sd), data));
+    await rewriteTar(whole, stray, (e) => e.set(blobName(sd), data));
     err = await failure(openBundle(stray, { trustedKeys: [pk] }));
     expect([err.exitCode, err.message]).toEqual([32, `${stray}: blob ${sd} is not referenced by the signed index`]);
 
@@ -272,7 +250,7 @@ i=tarfile.TarInfo('oci-layout'); d=b'{"imageLayoutVersion":"1.0.0"}'; i.size=len
     expect([err.exitCode, err.message]).toEqual([32, `${dup}: duplicate entry oci-layout`]);
 
     const weird = join(dir, 'weird.tar');
-    await rewrite(whole, weird, (e) => {
+    await rewriteTar(whole, weird, (e) => {
       const top = JSON.parse(e.get('index.json')!.toString());
       top.manifests[0].mediaType = 'application/x-unknown';
       e.set('index.json', canonicalJsonBytes(top));
@@ -283,7 +261,7 @@ i=tarfile.TarInfo('oci-layout'); d=b'{"imageLayoutVersion":"1.0.0"}'; i.size=len
 
   test('a wrong descriptor size is caught before hashing trust (exit 31)', async () => {
     const out = join(dir, 'size.tar');
-    await rewrite(whole, out, (e) => {
+    await rewriteTar(whole, out, (e) => {
       const top = JSON.parse(e.get('index.json')!.toString());
       top.manifests[0].size += 1;
       e.set('index.json', canonicalJsonBytes(top));

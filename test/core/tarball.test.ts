@@ -38,6 +38,7 @@ describe('mktarball', () => {
     const again = kbundle(['mktarball', 'hello/1.0', '--all', '--archive', join(s.root, 'again.dkms.tar.gz'), ...args], { SOURCE_DATE_EPOCH: '1700000000' });
     const third = kbundle(['mktarball', 'hello/1.0', '--all', '--archive', join(s.root, 'third.dkms.tar.gz'), ...args], { SOURCE_DATE_EPOCH: '1700000000' });
     expect(again.code).toBe(0);
+    expect(third.code).toBe(0);
     expect(sha(join(s.root, 'again.dkms.tar.gz'))).toBe(sha(join(s.root, 'third.dkms.tar.gz')));
     expect(first).toMatch(/^[0-9a-f]{64}$/);
 

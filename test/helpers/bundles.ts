@@ -1,5 +1,6 @@
 // Writing test manifests and reading blobs out of bundle files.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, createReadStream, createWriteStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import tar from 'tar-stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, sh } from './scratch.js';
@@ -59,4 +60,33 @@ export function unpackBundle(file: string): { dir: string; blobs: BlobInfo[] } {
     }
   }
   return { dir, blobs: [...types].map(([digest, mediaType]) => ({ digest, mediaType, path: join(dir, 'blobs/sha256', digest.slice(7)) })) };
+}
+
+/** Every entry of a (small) bundle tar, by name. */
+export async function readEntries(file: string): Promise<Map<string, Buffer>> {
+  const entries = new Map<string, Buffer>();
+  const ex = tar.extract();
+  createReadStream(file).pipe(ex as unknown as NodeJS.WritableStream);
+  for await (const e of ex) {
+    const parts: Buffer[] = [];
+    for await (const c of e as unknown as AsyncIterable<Buffer>) parts.push(c);
+    entries.set(e.header.name, Buffer.concat(parts));
+  }
+  return entries;
+}
+
+/** Rewrites the outer tar of a bundle through a callback (no re-signing): for tampering tests. */
+export async function rewriteTar(file: string, out: string, edit: (entries: Map<string, Buffer>) => void): Promise<void> {
+  const entries = await readEntries(file);
+  edit(entries);
+  const pack = tar.pack();
+  const ws = createWriteStream(out);
+  const done = new Promise<void>((r) => ws.on('finish', () => r()));
+  pack.pipe(ws as unknown as NodeJS.WritableStream);
+  for (const [name, data] of [...entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (name.endsWith('/')) pack.entry({ name, type: 'directory', mode: 0o755, mtime: new Date(0) });
+    else pack.entry({ name, mode: 0o644, mtime: new Date(0) }, data);
+  }
+  pack.finalize();
+  await done;
 }

@@ -2,14 +2,14 @@
 // trees and a byte-level snapshot of a scratch root, for the installer tests.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import tar from 'tar-stream';
 import { assembleBundle } from '../../src/bundle/assemble.js';
 import { BlobStore } from '../../src/bundle/blob-store.js';
 import { canonicalJsonBytes } from '../../src/bundle/canonical-json.js';
 import { loadSecretKey } from '../../src/bundle/sign-index.js';
+import { readEntries, rewriteTar } from '../helpers/bundles.js';
 import { kbundle, makeScratch, REPO, seedKernelModule, sh, type Scratch } from '../helpers/scratch.js';
 
 export const K55 = '6.1.0-55-amd64';
@@ -104,33 +104,6 @@ export function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-async function readEntries(file: string): Promise<Map<string, Buffer>> {
-  const entries = new Map<string, Buffer>();
-  const ex = tar.extract();
-  createReadStream(file).pipe(ex as unknown as NodeJS.WritableStream);
-  for await (const e of ex) {
-    const parts: Buffer[] = [];
-    for await (const c of e as unknown as AsyncIterable<Buffer>) parts.push(c);
-    entries.set(e.header.name, Buffer.concat(parts));
-  }
-  return entries;
-}
-
-/** Rewrites the outer tar of a bundle (no re-signing): for tampering tests. */
-export async function rewriteTar(file: string, out: string, edit: (entries: Map<string, Buffer>) => void): Promise<void> {
-  const entries = await readEntries(file);
-  edit(entries);
-  const pack = tar.pack();
-  const ws = createWriteStream(out);
-  const done = new Promise((r) => ws.on('finish', r));
-  pack.pipe(ws as unknown as NodeJS.WritableStream);
-  for (const [name, data] of [...entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    if (name.endsWith('/')) pack.entry({ name, type: 'directory', mode: 0o755, mtime: new Date(0) });
-    else pack.entry({ name, mode: 0o644, mtime: new Date(0) }, data);
-  }
-  pack.finalize();
-  await done;
-}
 
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex');
 
@@ -191,3 +164,5 @@ sys.stdout.buffer.write(buf.getvalue())
   if (r.status !== 0) throw new Error(String(r.stderr));
   return r.stdout as Buffer;
 }
+
+export { rewriteTar };
