@@ -50,7 +50,7 @@ type Kind = 'file' | 'dir' | 'implicit-dir' | 'symlink' | 'link';
  * files.
  */
 /** Entries up to this size are buffered and written in one synchronous call. */
-const SMALL_FILE = 1 << 20;
+const SMALL_FILE = 1 << 16;
 
 export async function safeExtract(input: Readable, dest: string, opts: ExtractOptions = {}): Promise<ExtractedEntry[]> {
   const what = opts.what ?? 'archive';

@@ -6,7 +6,7 @@ import { KbundleError } from '../util/errors.js';
 import { assembleBundle, type WriteResult } from './assemble.js';
 import { BlobStore } from './blob-store.js';
 import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
-import { digestStream, integrityOfFile } from './digest.js';
+import { digestAndIntegrityOfFile, digestStream } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import {
   Annotation,
@@ -159,7 +159,8 @@ async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStor
 async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore): Promise<Buffer> {
   const mods: TargetModule[] = [];
   for (const m of [...t.modules].sort((a, b) => byteOrder(a.name, b.name))) {
-    const d = await store.putFile(m.file);
+    const d = await digestAndIntegrityOfFile(m.file);
+    store.adopt(m.file, { digest: d.digest, size: d.size });
     const file = m.installName ?? basename(m.file);
     mods.push({
       name: m.name,
@@ -167,7 +168,7 @@ async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore):
       destLocation: m.destLocation,
       digest: d.digest,
       size: d.size,
-      integrity: await integrityOfFile(m.file),
+      integrity: d.integrity,
       compression: await detectCompression(m.file),
       innerDigest: m.innerDigest,
       srcversion: m.srcversion,
