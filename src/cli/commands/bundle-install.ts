@@ -119,7 +119,7 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
         .argument('<file>'),
     ),
   )
-    .option('--allow-downgrade', 'install even if an newer bundle of the module is installed')
+    .option('--allow-downgrade', 'install even if a newer bundle of the module is installed')
     .option('--require-trusted-signer', 'refuse when signatures may be enforced and the modules\' signer is not a key the kernel trusts')
     .option('--force', 'reinstall even if this bundle is already installed')
     .option('--no-depmod', 'do not run depmod')
