@@ -54,23 +54,6 @@ export async function integrityOfFile(path: string, algorithm: 'sha256' | 'sha51
   return integrity.toString();
 }
 
-/**
- * The OCI sha256 digest and the ssri sha512 integrity of a file in one read:
- * module blobs are the bulk of a bundle, and reading them once per hash was
- * a measurable share of pack time.
- */
-export async function digestAndIntegrityOfFile(path: string): Promise<Digested & { integrity: string }> {
-  const h256 = createHash('sha256');
-  const h512 = createHash('sha512');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-    h256.update(chunk);
-    h512.update(chunk);
-    size += chunk.length;
-  }
-  return { digest: `sha256:${h256.digest('hex')}`, size, integrity: `sha512-${h512.digest('base64')}` };
-}
-
 /** OCI `sha256:<hex>` → SRI `sha256-<base64>`; the two name the same bytes. */
 export function ociToIntegrity(digest: string): string {
   return ssri.fromHex(hexOf(digest), 'sha256').toString();

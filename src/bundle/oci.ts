@@ -115,7 +115,7 @@ export interface TargetModule {
   /** Digest of the bytes as shipped (the layer blob). */
   digest: string;
   size: number;
-  /** ssri sha512 of the same bytes. */
+  /** ssri integrity (`sha256-<base64>`) of the same bytes; the installer checks modules with it. */
   integrity: string;
   compression: ModuleCompression;
   /** Digest of the uncompressed, signature-stripped ELF, when the builder supplies it. */

@@ -6,7 +6,7 @@ import { KbundleError } from '../util/errors.js';
 import { assembleBundle, type WriteResult } from './assemble.js';
 import { BlobStore } from './blob-store.js';
 import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
-import { digestAndIntegrityOfFile, digestStream } from './digest.js';
+import { digestFile, digestStream, ociToIntegrity } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import {
   Annotation,
@@ -159,8 +159,8 @@ async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStor
 async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore): Promise<Buffer> {
   const mods: TargetModule[] = [];
   for (const m of [...t.modules].sort((a, b) => byteOrder(a.name, b.name))) {
-    const d = await digestAndIntegrityOfFile(m.file);
-    store.adopt(m.file, { digest: d.digest, size: d.size });
+    const d = await digestFile(m.file);
+    store.adopt(m.file, d);
     const file = m.installName ?? basename(m.file);
     mods.push({
       name: m.name,
@@ -168,7 +168,10 @@ async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore):
       destLocation: m.destLocation,
       digest: d.digest,
       size: d.size,
-      integrity: d.integrity,
+      // The same sha256 in SRI form: the installer checks module bytes with
+      // ssri against it. A second (sha512) hash cost a full extra read of
+      // every module at pack time and was checked by nothing.
+      integrity: ociToIntegrity(d.digest),
       compression: await detectCompression(m.file),
       innerDigest: m.innerDigest,
       srcversion: m.srcversion,

@@ -15,6 +15,7 @@ import { compressModule } from '../kmod/compression.js';
 import { isElf } from '../elf/elf-file.js';
 import { sourceDir, type Roots } from '../tree/paths.js';
 import { BUILD_RECORD, writeJsonRecord, type BuildRecord } from '../tree/records.js';
+import ssri from 'ssri';
 import { KbundleError } from '../util/errors.js';
 import { pathExists, sha256File } from '../util/fs.js';
 import type { InstallPlan, PackagePlan } from './plan.js';
@@ -70,7 +71,12 @@ export async function stageInstall(roots: Roots, bundle: OpenBundle, plan: Insta
         for (const pm of p.modules) {
           const blob = join(dir, 'blobs', pm.digest!.replace(/^sha256:/, ''));
           // The signed config says this layer is a module; refuse anything that is not an ELF before it reaches /lib/modules.
-          if (!isElf(await readFile(blob))) throw new KbundleError(`${bundle.index.file}: module ${pm.name} (${pm.digest}) is not an ELF file`, BundleExit.BadLayout);
+          const bytes = await readFile(blob);
+          if (!isElf(bytes)) throw new KbundleError(`${bundle.index.file}: module ${pm.name} (${pm.digest}) is not an ELF file`, BundleExit.BadLayout);
+          const integrity = target.modules.find((x) => x.name === pm.name)?.integrity;
+          if (!integrity || !ssri.checkData(bytes, integrity)) {
+            throw new KbundleError(`${bundle.index.file}: module ${pm.name} does not match its integrity ${integrity ?? '(none)'}`, BundleExit.DigestMismatch);
+          }
           const plain = join(kad, 'module', `${pm.name}.ko`);
           await copyFile(blob, plain);
           const final = plan.target.compression ? await compressModule(plain, plan.target.compression) : plain;
