@@ -20,3 +20,7 @@ done
 ./bin/kbundle generate_mok "${args[@]}"
 ./bin/kbundle install hello/1.0 "${kernels[@]}" "${args[@]}"
 ./bin/kbundle status "${args[@]}"
+# The bundle side: one reproducible, signed bundle for the same kernels.
+SOURCE_DATE_EPOCH=1700000000 ./bin/kbundle bundle build bundles/example.kbundle.yaml -o "$root/hello-1.0.kbundle" --cache-dir "$root/cache"
+./bin/kbundle bundle ls "$root/hello-1.0.kbundle" --key bundles/keys/example-bundle.pub
+sha256sum "$root/hello-1.0.kbundle"
