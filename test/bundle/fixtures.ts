@@ -1,6 +1,6 @@
 // Real inputs for bundle tests: a small module source tree on disk and real
 // compressed kernel modules shipped by the installed Debian kernel.
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeys, parsePublicKey, parseSecretKey, type PublicKey, type SecretKey } from '../../src/bundle/sign-index.js';
@@ -28,7 +28,12 @@ export function makeSourceTree(root: string, opts: { mtime?: number; fileMode?: 
   return dir;
 }
 
-const KMOD_DIR = '/lib/modules/6.12.117+deb12-amd64/kernel/net/vmw_vsock';
+/** A directory of real in-tree modules of an installed 6.12 kernel (any version). */
+const KMOD_DIR = (() => {
+  const k = readdirSync('/lib/modules').find((n) => n.startsWith('6.12.') && existsSync(`/lib/modules/${n}/kernel/net/vmw_vsock`));
+  if (!k) throw new Error('tests need a Debian 6.12 kernel with its modules under /lib/modules (.ci/setup installs one)');
+  return `/lib/modules/${k}/kernel/net/vmw_vsock`;
+})();
 
 /** Real signed, xz-compressed modules from the installed Debian kernel. */
 export function realModules(): string[] {

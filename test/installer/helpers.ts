@@ -10,11 +10,37 @@ import { BlobStore } from '../../src/bundle/blob-store.js';
 import { canonicalJsonBytes } from '../../src/bundle/canonical-json.js';
 import { loadSecretKey } from '../../src/bundle/sign-index.js';
 import { readEntries, rewriteTar } from '../helpers/bundles.js';
+import { installedKernels } from '../helpers/kernels.js';
 import { kbundle, makeScratch, REPO, seedKernelModule, sh, type Scratch } from '../helpers/scratch.js';
 
-export const K55 = '6.1.0-55-amd64';
-export const K56 = '6.1.0-56-amd64';
-export const K612 = '6.12.117+deb12-amd64';
+/** A 6.12 kernel with a full module tree (in-tree .ko.xz) on this machine. */
+export const K612 = installedKernels().find((k) => k.startsWith('6.12.') && existsSync(`/lib/modules/${k}/kernel`)) ?? '6.12.117+deb12-amd64';
+
+/**
+ * Two 6.1 ABIs whose Module.symvers are byte-identical: a module built for the
+ * first is kABI-compatible with the second (Debian's 6.1.0-55/-56 are such a
+ * pair). Falls back to the two oldest when no such pair is installed, which
+ * makes the compatible-pick tests fail loudly rather than pass vacuously.
+ */
+function compatiblePair(): [string, string] {
+  const k61 = installedKernels().filter((k) => /^6\.1\.0-\d+-amd64$/.test(k));
+  const symvers = (k: string) => {
+    try {
+      return readFileSync(`/lib/modules/${k}/build/Module.symvers`);
+    } catch {
+      return null;
+    }
+  };
+  for (let i = 0; i < k61.length; i++) {
+    for (let j = i + 1; j < k61.length; j++) {
+      const a = symvers(k61[i]!);
+      const b = symvers(k61[j]!);
+      if (a && b && a.equals(b)) return [k61[i]!, k61[j]!];
+    }
+  }
+  return [k61[0] ?? '6.1.0-55-amd64', k61[1] ?? '6.1.0-56-amd64'];
+}
+export const [K55, K56] = compatiblePair();
 export const PUB = join(REPO, 'bundles/keys/example-bundle.pub');
 export const SECRET = join(REPO, 'bundles/keys/example-bundle.key');
 const KEYS = join(REPO, 'bundles/keys');

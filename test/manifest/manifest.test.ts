@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { resolveKernels, resolveKernelTargets } from '../../src/manifest/kernels.js';
@@ -126,21 +126,37 @@ describe('loadManifest', () => {
 });
 
 describe('resolveKernels', () => {
-  test('globs and explicit releases against the real /lib/modules', () => {
-    expect(resolveKernels(['6.1.0-*-amd64'])).toEqual(['6.1.0-55-amd64', '6.1.0-56-amd64']);
-    expect(resolveKernels(['6.12.117+deb12-amd64', '6.1.0-5?-amd64'])).toEqual(['6.1.0-55-amd64', '6.1.0-56-amd64', '6.12.117+deb12-amd64']);
-    expect(resolveKernels(['*'])).toEqual(['6.1.0-55-amd64', '6.1.0-56-amd64', '6.12.117+deb12-amd64']);
+  // A header root laid out like /lib/modules on a Debian 12 host with three
+  // header sets, so the expectations do not depend on what apt served today.
+  const fakeRoot = () => {
+    const root = tmp('kbundle-kr-');
+    for (const k of ['6.1.0-55-amd64', '6.1.0-56-amd64', '6.12.117+deb12-amd64']) mkdirSync(join(root, k, 'build'), { recursive: true });
+    return root;
+  };
+
+  test('globs and explicit releases, in kernel version order', () => {
+    const root = fakeRoot();
+    expect(resolveKernels(['6.1.0-*-amd64'], [root])).toEqual(['6.1.0-55-amd64', '6.1.0-56-amd64']);
+    expect(resolveKernels(['6.12.117+deb12-amd64', '6.1.0-5?-amd64'], [root])).toEqual(['6.1.0-55-amd64', '6.1.0-56-amd64', '6.12.117+deb12-amd64']);
+    expect(resolveKernels(['*'], [root])).toEqual(['6.1.0-55-amd64', '6.1.0-56-amd64', '6.12.117+deb12-amd64']);
+  });
+
+  test('the default root is the real /lib/modules', () => {
+    const real = readdirSync('/lib/modules').filter((k) => existsSync(join('/lib/modules', k, 'build'))).sort();
+    expect(real.length).toBeGreaterThanOrEqual(2);
+    expect([...resolveKernels(['*'])].sort()).toEqual(real);
   });
 
   test('a pattern matching nothing names the pattern and what is installed (exit 36)', () => {
+    const root = fakeRoot();
     let err: KbundleError | null = null;
     try {
-      resolveKernels(['6.1.0-*-amd64', '5.10.*']);
+      resolveKernels(['6.1.0-*-amd64', '5.10.*'], [root]);
     } catch (e) {
       err = e as KbundleError;
     }
     expect(err?.exitCode).toBe(36);
-    expect(err?.message).toBe('kernel pattern "5.10.*" matches no kernel with headers under /lib/modules (installed: 6.1.0-55-amd64, 6.1.0-56-amd64, 6.12.117+deb12-amd64)');
+    expect(err?.message).toBe(`kernel pattern "5.10.*" matches no kernel with headers under ${root} (installed: 6.1.0-55-amd64, 6.1.0-56-amd64, 6.12.117+deb12-amd64)`);
   });
 
   test('a kernel dir without build/ does not count', () => {
@@ -152,6 +168,7 @@ describe('resolveKernels', () => {
   });
 
   test('explicit headers dir is used as given', () => {
-    expect(resolveKernelTargets([{ pattern: '7.0.0-x', headers: '/lib/modules/6.1.0-56-amd64/build' }])).toEqual([{ release: '7.0.0-x', headers: '/lib/modules/6.1.0-56-amd64/build' }]);
+    const headers = join(fakeRoot(), '6.1.0-56-amd64', 'build');
+    expect(resolveKernelTargets([{ pattern: '7.0.0-x', headers }])).toEqual([{ release: '7.0.0-x', headers }]);
   });
 });
