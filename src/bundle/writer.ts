@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { KbundleError } from '../util/errors.js';
 import { assembleBundle, type WriteResult } from './assemble.js';
 import { BlobStore } from './blob-store.js';
+import { coalesce } from './coalesce.js';
 import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
 import { digestFile, digestStream, ociToIntegrity } from './digest.js';
 import { BundleExit } from './exit-codes.js';
@@ -123,7 +124,7 @@ async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStor
   const tee = new PassThrough({ highWaterMark: 1 << 20 });
   const plain = digestStream(tee);
   const compressed = store.putStream(tee.pipe(compressStream(params.level)));
-  await Promise.all([pipeline(tar, tee), plain, compressed]);
+  await Promise.all([pipeline(tar, coalesce(), tee), plain, compressed]);
   const src = await plain;
   const zst = await compressed;
   const config: PackageConfig = {
