@@ -61,7 +61,13 @@ export function evaluateGroup(group: BuildGroup, target: SelectionTarget, ctx: E
 
   // Exact: built for this very kernel (§5.2). Dependencies do not decide it,
   // but an installer should still hear about missing ones (warnings).
-  const notExact: Reason[] = [...shared];
+  // A target whose vermagic cannot be read (headers installed, no in-tree
+  // module yet: image builds, header-only hosts) still identifies its build
+  // by Module.symvers: the same release built against byte-identical symvers
+  // is the same kernel build, vermagic included.
+  const sameBuildBySymvers =
+    target.vermagic === null && Boolean(target.symversDigest) && group.modules.every((m) => m.symversDigest === target.symversDigest);
+  const notExact: Reason[] = sameBuildBySymvers ? shared.filter((r) => r.kind !== 'target-vermagic-unknown') : [...shared];
   if (group.kernel !== target.kernel) notExact.push({ kind: 'release', candidate: group.kernel, target: target.kernel });
   for (const m of group.modules) {
     if (target.vermagic !== null && m.vermagic !== target.vermagic) notExact.push(vermagicReason(m, target.vermagic));

@@ -153,6 +153,17 @@ describe('real modules against real kernel facts', () => {
     const same = (c: Candidate): Candidate => ({ ...c, symversDigest: targetA.symversDigest! });
     expect(selectBinary(pkg(pa).map(same), targetA, { sourceAvailable: false }).level).toBe('exact');
   });
+
+  test('target with headers but no in-tree module: the same release with identical symvers is exact, anything else is not', () => {
+    const headersOnly: TargetFacts = { ...targetA, vermagic: null };
+    const same = (c: Candidate): Candidate => ({ ...c, symversDigest: targetA.symversDigest! });
+    const s = selectBinary(pkg(pa).map(same), headersOnly, { sourceAvailable: false });
+    expect(s.level).toBe('exact');
+    // Without a recorded digest, or with another one, the build cannot be identified.
+    expect(selectBinary(pkg(pa).map((c) => ({ ...c, symversDigest: undefined })), headersOnly, { sourceAvailable: false }).level).toBe('none');
+    const other = (c: Candidate): Candidate => ({ ...c, symversDigest: 'sha256:' + '0'.repeat(64) });
+    expect(selectBinary(pkg(pa).map(other), headersOnly, { sourceAvailable: false }).level).toBe('none');
+  });
 });
 
 describe('ranking and output', () => {
