@@ -92,8 +92,9 @@ export async function autoinstall(ctx: RunContext, targets: Target[]): Promise<{
       try {
         await buildTarget(ctx, c.m, c.t, jobsPerMake);
       } catch (e) {
-        buildErrors.set(c, asKbundleError(e).exitCode);
-        if (asKbundleError(e).exitCode !== ExitCode.Excluded) process.stderr.write(`Error! ${asKbundleError(e).message}\n${asKbundleError(e).details.join('\n')}\n`);
+        const err = asKbundleError(e);
+        buildErrors.set(c, err.exitCode);
+        if (err.exitCode !== ExitCode.Excluded) process.stderr.write(`Error! ${err.message}\n${err.details.join('\n')}\n`);
       }
     });
     for (const c of layer) {

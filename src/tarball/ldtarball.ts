@@ -10,9 +10,8 @@ import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { loadConf } from '../conf/load.js';
-import { addModule } from '../lifecycle/add.js';
-import { confContext, type RunContext } from '../lifecycle/context.js';
+import { addModule, identifyConf } from '../lifecycle/add.js';
+import type { RunContext } from '../lifecycle/context.js';
 import { kernelArchDir, sourceDir, sourceLink, versionDir, type ModuleRef, type Target } from '../tree/paths.js';
 import { addedState } from '../tree/scan.js';
 import { KbundleError } from '../util/errors.js';
@@ -47,10 +46,7 @@ export async function ldtarball(ctx: RunContext, archive: string, t: Target): Pr
     await run('tar', ['-xaf', file, '-C', tmp, '--no-same-owner', '--no-same-permissions']).catch((e: Error) => {
       throw new KbundleError(`Cannot extract ${file}: ${e.message}`, ExitCode.NotInTree);
     });
-    const identify = async (conf: string): Promise<ModuleRef> => {
-      const c = await loadConf({ ...confContext(ctx, { module: '', version: '' }, t, conf), module: undefined, moduleVersion: undefined });
-      return { module: c.name, version: c.version };
-    };
+    const identify = (conf: string) => identifyConf(ctx, conf, t);
 
     if (!(await isDir(join(tmp, 'dkms_main_tree')))) {
       const conf = await findConf(tmp);

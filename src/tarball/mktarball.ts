@@ -5,7 +5,7 @@
  * fixed owner and mtime (SOURCE_DATE_EPOCH, else the newest input file).
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { kernelArchDir, sourceLink, versionDir, type ModuleRef, type Target } fr
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
 import { isDir, siblingTemp } from '../util/fs.js';
+import { newestMtime } from '../bundle/repro-tar.js';
 import { compressionFor, tarballName } from './naming.js';
 
 const run = promisify(execFile);
@@ -23,20 +24,6 @@ export interface MktarballOptions {
   sourceOnly: boolean;
   binariesOnly: boolean;
   archive?: string;
-}
-
-async function newestMtime(dir: string): Promise<number> {
-  let newest = 0;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      const st = await stat(p).catch(() => null);
-      if (st) newest = Math.max(newest, Math.floor(st.mtimeMs / 1000));
-      if (e.isDirectory()) await walk(p);
-    }
-  };
-  await walk(dir);
-  return newest;
 }
 
 export async function mktarball(ctx: RunContext, m: ModuleRef, o: MktarballOptions): Promise<string> {

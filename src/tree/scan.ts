@@ -4,7 +4,7 @@
  * details come from kbundle's build/install records; only a tree written by
  * real dkms (no records) makes us ask the caller to evaluate its dkms.conf.
  */
-import { readdir, readlink, stat } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isDir, pathExists } from '../util/fs.js';
 import {
@@ -72,7 +72,6 @@ export async function findModuleFile(dir: string, name: string): Promise<string 
 }
 
 async function sameContent(a: string, b: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
   const [sa, sb] = await Promise.all([stat(a), stat(b)]);
   if (sa.size !== sb.size) return false;
   const [ba, bb] = await Promise.all([readFile(a), readFile(b)]);
