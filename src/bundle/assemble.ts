@@ -1,13 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { randomBytes } from 'node:crypto';
 import { KbundleError } from '../util/errors.js';
 import type { BlobStore } from './blob-store.js';
 import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
+import { BundleFile } from './bundle-file.js';
 import { hexOf } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import {
@@ -21,7 +15,7 @@ import {
   type ImageManifest,
   type OciLayout,
 } from './oci.js';
-import { reproTar, type ReproEntry } from './repro-tar.js';
+import type { ReproEntry } from './repro-tar.js';
 import { signMinisign, type SecretKey } from './sign-index.js';
 
 export interface WriteResult {
@@ -40,6 +34,12 @@ export interface AssembleInput {
   manifests: Buffer[];
   store: BlobStore;
   key: SecretKey;
+  /**
+   * The output, when the caller has already appended the leading entries
+   * (leadingEntries) to it; otherwise one is created here. Either way it is
+   * committed or aborted here.
+   */
+  file?: BundleFile;
 }
 
 /**
@@ -123,54 +123,52 @@ export async function assembleBundle(input: AssembleInput, outFile: string): Pro
     reachable.add(m.config.digest);
     for (const l of m.layers) reachable.add(l.digest);
   }
-  const entries: ReproEntry[] = [
-    { type: 'dir', path: 'blobs' },
-    { type: 'dir', path: 'blobs/sha256' },
-    { type: 'file', path: 'index.json', data: canonicalJsonBytes(topIndex) },
-    { type: 'file', path: 'oci-layout', data: canonicalJsonBytes(layout) },
-  ];
-  for (const digest of reachable) {
-    const b = store.get(digest);
-    const path = `blobs/sha256/${hexOf(digest)}`;
-    entries.push('data' in b ? { type: 'file', path, data: b.data } : { type: 'file', path, file: b.file, size: b.size, expect: { digest: b.digest, size: b.size } });
+  const leading = leadingEntries(manifests.map((d) => store.bytes(d.digest)), store);
+  const inLeading = new Set(leading.map((e) => e.path));
+  const rest: ReproEntry[] = [...reachable]
+    .map((digest) => blobEntry(store, digest))
+    .filter((e) => !inLeading.has(e.path))
+    .sort((a, b) => byteOrder(a.path, b.path));
+  rest.push({ type: 'file', path: 'index.json', data: canonicalJsonBytes(topIndex) }, { type: 'file', path: 'oci-layout', data: canonicalJsonBytes(layout) });
+
+  const file = input.file ?? (await BundleFile.create(outFile));
+  try {
+    if (input.file) {
+      // What writeBundle appended early must be exactly what the order rule puts first.
+      const want = leading.map((e) => e.path).join('\n');
+      if (file.written.join('\n') !== want) throw new Error('internal: the bundle file was started with other entries than the manifests call for');
+    } else {
+      await file.append(leading, sde);
+    }
+    await file.append(rest, sde);
+    const { fileDigest, size } = await file.commit();
+    return { digest: indexD.digest, fileDigest, size, file: outFile };
+  } catch (e) {
+    await file.abort();
+    throw e;
   }
-  const { fileDigest, size } = await writeAtomically(outFile, (sink) => pipeline(reproTar(entries, { mtime: sde }), sink));
-  return { digest: indexD.digest, fileDigest, size, file: outFile };
 }
 
 /**
- * Writes through a temp file in the destination directory and renames it
- * into place after fsync, so `outFile` either keeps its old content or gets
- * the complete new bundle, never a partial one.
+ * The first entries of every bundle tar: the two directories, then each
+ * module blob once, by digest. Everything else follows by path (other
+ * blobs by digest, then index.json, oci-layout). Modules lead because
+ * their digests are known long before the source blob's (which needs the
+ * whole source compressed) and they are most of the bytes: writeBundle
+ * copies them into the file while the source is still being compressed.
  */
-export async function writeAtomically(
-  outFile: string,
-  produce: (sink: NodeJS.WritableStream) => Promise<void>,
-): Promise<{ fileDigest: string; size: number }> {
-  await mkdir(dirname(outFile), { recursive: true });
-  const tmp = join(dirname(outFile), `.${basename(outFile)}.tmp-${randomBytes(6).toString('hex')}`);
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _e, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
-  try {
-    const fileOut = createWriteStream(tmp, { flags: 'wx', mode: 0o644 });
-    await Promise.all([produce(tap), pipeline(tap, fileOut)]);
-    const fh = await open(tmp, 'r+');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, outFile);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
+export function leadingEntries(manifests: Buffer[], store: BlobStore): ReproEntry[] {
+  const modules = new Set<string>();
+  for (const bytes of manifests) {
+    const m = JSON.parse(bytes.toString('utf8')) as ImageManifest;
+    for (const l of m.layers) if (l.mediaType === MediaType.module) modules.add(l.digest);
   }
-  return { fileDigest: 'sha256:' + hash.digest('hex'), size };
+  const blobs = [...modules].map((digest) => blobEntry(store, digest)).sort((a, b) => byteOrder(a.path, b.path));
+  return [{ type: 'dir', path: 'blobs' }, { type: 'dir', path: 'blobs/sha256' }, ...blobs];
+}
+
+function blobEntry(store: BlobStore, digest: string): ReproEntry & { type: 'file' } {
+  const b = store.get(digest);
+  const path = `blobs/sha256/${hexOf(digest)}`;
+  return 'data' in b ? { type: 'file', path, data: b.data } : { type: 'file', path, file: b.file, size: b.size, identity: b.identity };
 }

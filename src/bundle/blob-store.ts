@@ -1,20 +1,22 @@
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KbundleError } from '../util/errors.js';
-import { digestFile, digestOf, digestStream, hexOf, type Digested } from './digest.js';
+import { digestOf, hexOf, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
+import { identityOfPath, type FileIdentity } from './file-identity.js';
 
-/** Where a blob's bytes are: in memory (JSON, signatures) or in a file (sources, modules). */
-export type BlobSource = { data: Buffer } | { file: string };
+/**
+ * Where a blob's bytes are: in memory (JSON, signatures) or in a file
+ * (sources, modules) together with the identity the file had when it was
+ * hashed, which the tar writer checks instead of hashing it again.
+ */
+export type BlobSource = { data: Buffer } | { file: string; identity: FileIdentity };
 
 /**
  * Content-addressed staging for one bundle write: a blob is known by digest
  * only, so storing the same bytes twice (one source for many targets, one
  * module shared by kernels) keeps one copy. Files given by path are not
- * copied; the tar writer re-verifies them when it streams them.
+ * copied.
  */
 export class BlobStore {
   private readonly blobs = new Map<string, Digested & BlobSource>();
@@ -31,27 +33,22 @@ export class BlobStore {
     return d;
   }
 
-  async putFile(file: string): Promise<Digested> {
-    const d = await digestFile(file);
-    if (!this.blobs.has(d.digest)) this.blobs.set(d.digest, { ...d, file });
-    return d;
+  /** A path in the store's directory for a blob about to be written (then `adopt`ed). */
+  reserve(): string {
+    return join(this.dir, `blob-${this.counter++}`);
   }
 
-  /** Writes the stream into the store's directory, hashing it on the way. */
-  async putStream(stream: Readable): Promise<Digested> {
-    const file = join(this.dir, `stream-${this.counter++}`);
-    const tee = new PassThrough({ highWaterMark: 1 << 20 });
-    const hashing = digestStream(tee);
-    await Promise.all([pipeline(stream, tee, createWriteStream(file)), hashing]);
-    const d = await hashing;
-    if (!this.blobs.has(d.digest)) this.blobs.set(d.digest, { ...d, file });
-    return d;
-  }
-
-  /** Adopts a file already known to hold `expected` (e.g. a blob copied out of a verified bundle). */
-  adopt(file: string, expected: Digested): void {
+  /**
+   * Adopts a file known to hold `expected` (hashed by the caller, or copied
+   * out of a verified bundle). `identity` is the file's as it was hashed;
+   * without it, the file's identity now.
+   */
+  adopt(file: string, expected: Digested, identity: FileIdentity = identityOfPath(file)): void {
     hexOf(expected.digest);
-    if (!this.blobs.has(expected.digest)) this.blobs.set(expected.digest, { ...expected, file });
+    if (BigInt(expected.size) !== identity.size) {
+      throw new KbundleError(`internal: ${file} is ${identity.size} bytes, not the ${expected.size} hashed`, BundleExit.DigestMismatch);
+    }
+    if (!this.blobs.has(expected.digest)) this.blobs.set(expected.digest, { digest: expected.digest, size: expected.size, file, identity });
   }
 
   get(digest: string): Digested & BlobSource {

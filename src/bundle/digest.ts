@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import ssri from 'ssri';
 import { KbundleError } from '../util/errors.js';
 import { BundleExit } from './exit-codes.js';
+import { identityOfStats, sameIdentity, type FileIdentity } from './file-identity.js';
 import type { Descriptor } from './oci.js';
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
@@ -34,8 +36,38 @@ export async function digestStream(stream: Readable | NodeJS.ReadableStream): Pr
   return { digest: 'sha256:' + hash.digest('hex'), size };
 }
 
-export function digestFile(path: string): Promise<Digested> {
-  return digestStream(createReadStream(path, { highWaterMark: 1 << 20 }));
+export async function digestFile(path: string): Promise<Digested> {
+  const { digest, size } = await hashFile(path);
+  return { digest, size };
+}
+
+/**
+ * Digest of a file plus the identity it had while being hashed, so a later
+ * copy can check it is still the same file without reading it again. One
+ * reused buffer: a fresh one per chunk (as a read stream allocates) made
+ * the garbage collector a large share of packing time.
+ */
+export async function hashFile(path: string): Promise<Digested & { identity: FileIdentity }> {
+  const fh = await open(path, 'r');
+  try {
+    const ident = async (): Promise<FileIdentity> => identityOfStats(await fh.stat({ bigint: true }));
+    const before = await ident();
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafeSlow(1 << 20);
+    let size = 0;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+      size += bytesRead;
+    }
+    if (BigInt(size) !== before.size || !sameIdentity(before, await ident())) {
+      throw new KbundleError(`${path} changed while being hashed`, BundleExit.DigestMismatch);
+    }
+    return { digest: 'sha256:' + hash.digest('hex'), size, identity: before };
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The hex part of an OCI digest, after checking its form (it becomes a file name). */

@@ -1,17 +1,27 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { KbundleError } from '../util/errors.js';
 import { byteOrder } from './canonical-json.js';
+import type { Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
+import { identityOfFd, sameIdentity, type FileIdentity } from './file-identity.js';
 import { checkEntryName, symlinkStaysInside } from './tar-paths.js';
-import { VerifyingStream, type Digested } from './digest.js';
+import { END_OF_ARCHIVE, encodeHeader, padding } from './ustar.js';
 
 export type ReproEntry =
-  | { type: 'file'; path: string; executable?: boolean; file: string; size?: number; expect?: Digested }
+  | {
+      type: 'file';
+      path: string;
+      executable?: boolean;
+      file: string;
+      size?: number;
+      /** Hash the bytes while packing and fail unless they are these. */
+      expect?: Digested;
+      /** Fail unless the file is still the one that was hashed earlier (cheaper than `expect`). */
+      identity?: FileIdentity;
+    }
   | { type: 'file'; path: string; executable?: boolean; data: Uint8Array }
   | { type: 'dir'; path: string }
   | { type: 'symlink'; path: string; target: string };
@@ -24,84 +34,137 @@ export interface ReproTarOptions {
 /**
  * A tar whose bytes depend only on the entries' paths, types, contents,
  * executable bits and link targets plus `mtime`: paths in UTF-8 byte order,
- * owner 0:0 with empty names, modes 0644/0755/0777. tar-stream fills any
- * field we leave out from defaults that are not all deterministic
- * (symlink mode, uid clamping), so every header field is set here.
+ * owner 0:0 with empty names, modes 0644/0755/0777 (ustar.ts).
  */
 export function reproTar(entries: ReproEntry[], opts: ReproTarOptions): Readable {
+  const pieces = tarPieces(entries, opts);
+  // Pieces may be views of a reused read buffer; a stream holds on to what it is given.
+  return Readable.from(
+    (function* () {
+      for (const p of pieces) yield Buffer.from(p);
+    })(),
+    { objectMode: false },
+  );
+}
+
+/**
+ * The same tar as reproTar, as a synchronous sequence of pieces. A piece is
+ * valid until the next one is asked for (file contents are read into one
+ * reused buffer), so a consumer copies or writes it before moving on.
+ * Entries are checked (names, duplicates, mtime) before the first piece.
+ */
+export function tarPieces(entries: ReproEntry[], opts: ReproTarOptions): Generator<Uint8Array, void, undefined> {
   const mtime = checkMtime(opts.mtime);
-  const sorted = [...entries].map((e) => ({ ...e, path: entryPath(e.path) }));
+  const sorted = checkedEntries(entries);
   sorted.sort((a, b) => byteOrder(a.path, b.path));
+  checkDuplicates(sorted);
+  return (function* () {
+    yield* generate(sorted, mtime);
+    yield END_OF_ARCHIVE;
+  })();
+}
+
+/** The content of a file entry, left for the caller to copy (tarEntryPieces). */
+export interface FileContent {
+  file: string;
+  size: number;
+  identity?: FileIdentity;
+  expect?: Digested;
+}
+
+/**
+ * Entries in the order given, without the end-of-archive blocks, and with
+ * each file-backed entry's content as a FileContent for the caller to copy
+ * (asynchronously, say) between the header and the padding: for a writer
+ * that decides the order itself and writes the archive in parts
+ * (bundle-file.ts). Same checks and bytes as tarPieces.
+ */
+export function tarEntryPieces(entries: ReproEntry[], opts: ReproTarOptions): Generator<Uint8Array | FileContent, void, undefined> {
+  const mtime = checkMtime(opts.mtime);
+  const checked = checkedEntries(entries);
+  checkDuplicates([...checked].sort((a, b) => byteOrder(a.path, b.path)));
+  return generate(checked, mtime, true);
+}
+
+function checkedEntries(entries: ReproEntry[]): ReproEntry[] {
+  return entries.map((e) => ({ ...e, path: entryPath(e.path) }));
+}
+
+function checkDuplicates(sorted: ReproEntry[]): void {
   for (let i = 1; i < sorted.length; i++) {
-    if (sorted[i].path === sorted[i - 1].path) {
-      throw new KbundleError(`tar: duplicate entry ${sorted[i].path}`, BundleExit.BadSpec);
+    if (sorted[i]!.path === sorted[i - 1]!.path) {
+      throw new KbundleError(`tar: duplicate entry ${sorted[i]!.path}`, BundleExit.BadSpec);
     }
   }
-  const pack = tar.pack();
-  (async () => {
-    for (const e of sorted) {
-      const base = { mtime, uid: 0, gid: 0, uname: '', gname: '' };
-      if (e.type === 'dir') {
-        await entry(pack, { ...base, name: e.path + '/', type: 'directory', mode: 0o755 });
-      } else if (e.type === 'symlink') {
-        await entry(pack, { ...base, name: e.path, type: 'symlink', linkname: e.target, mode: 0o777 });
+}
+
+function generate(entries: ReproEntry[], mtime: number, deferFiles: true): Generator<Uint8Array | FileContent, void, undefined>;
+function generate(entries: ReproEntry[], mtime: number): Generator<Uint8Array, void, undefined>;
+function* generate(entries: ReproEntry[], mtime: number, deferFiles = false): Generator<Uint8Array | FileContent, void, undefined> {
+  const scratch = deferFiles ? Buffer.alloc(0) : Buffer.allocUnsafeSlow(READ_SIZE);
+  for (const e of entries) {
+    if (e.type === 'dir') {
+      yield encodeHeader({ name: e.path + '/', type: 'directory', mode: 0o755, size: 0, mtime });
+    } else if (e.type === 'symlink') {
+      yield encodeHeader({ name: e.path, type: 'symlink', mode: 0o777, size: 0, mtime, linkname: e.target });
+    } else {
+      const mode = e.executable ? 0o755 : 0o644;
+      if ('data' in e) {
+        yield encodeHeader({ name: e.path, type: 'file', mode, size: e.data.byteLength, mtime });
+        yield e.data;
+        yield padding(e.data.byteLength);
       } else {
-        const mode = e.executable ? 0o755 : 0o644;
-        if ('data' in e) {
-          await entry(pack, { ...base, name: e.path, type: 'file', mode, size: e.data.byteLength }, e.data);
-        } else {
-          const size = e.size ?? lstatSync(e.file).size;
-          if (size <= SMALL_FILE) {
-            // One synchronous read and one buffered entry. Awaiting each
-            // open/stat/read/close on the thread pool left the packer idle
-            // ~70% of the time on sources of many small files (measured:
-            // /usr/include, 7,900 files, 4.3 s -> see docs/performance.md).
-            const data = readFileSync(e.file);
-            if (data.length !== size) throw new KbundleError(`${e.file} changed size while being packed`, BundleExit.BadSpec);
-            if (e.expect) checkDigest(data, e.expect, e.file);
-            await entry(pack, { ...base, name: e.path, type: 'file', mode, size }, data);
-            continue;
-          }
-          const sink = pack.entry({ ...base, name: e.path, type: 'file', mode, size });
-          // tar-stream fails the archive if fewer or more bytes than `size`
-          // arrive, so a file changing under us cannot produce a bad tar.
-          const src = createReadStream(e.file, { highWaterMark: 1 << 20 });
-          // `expect` re-checks content hashed earlier, so a file rewritten
-          // in place between hashing and packing cannot slip in.
-          if (e.expect) await pipeline(src, new VerifyingStream(e.expect, e.file), sink);
-          else await pipeline(src, sink);
-        }
+        const size = e.size ?? lstatSync(e.file).size;
+        yield encodeHeader({ name: e.path, type: 'file', mode, size, mtime });
+        if (deferFiles) yield { file: e.file, size, identity: e.identity, expect: e.expect };
+        else yield* fileContent(e, size, scratch);
+        yield padding(size);
       }
     }
-    pack.finalize();
-  })().catch((err: Error) => pack.destroy(err));
-  return Readable.from(pack as unknown as AsyncIterable<Buffer>, { objectMode: false });
-}
-
-/** Files up to this size are read whole instead of streamed. */
-const SMALL_FILE = 1 << 16;
-
-function checkDigest(data: Buffer, expect: Digested, file: string): void {
-  const got = `sha256:${createHash('sha256').update(data).digest('hex')}`;
-  if (got !== expect.digest || data.length !== expect.size) {
-    throw new KbundleError(`${file} changed between hashing and packing (${got} != ${expect.digest})`, BundleExit.DigestMismatch);
   }
 }
 
-function entry(pack: tar.Pack, header: Parameters<tar.Pack['entry']>[0], data?: Uint8Array): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-    if (data) pack.entry(header, data, cb);
-    else pack.entry(header, cb);
-  });
+/** Read size for file contents; files are read with synchronous calls into one buffer. */
+const READ_SIZE = 1 << 20;
+
+/**
+ * Exactly `size` bytes of the file, or an error: the header with that size
+ * is already out, so a file that shrank or grew since it was listed (or was
+ * replaced since it was hashed) must fail the archive, not corrupt it.
+ * Synchronous reads on purpose: awaiting open/read/close on libuv's thread
+ * pool left the packer idle most of the time (docs/performance.md).
+ */
+function* fileContent(e: { file: string; expect?: Digested; identity?: FileIdentity }, size: number, scratch: Buffer): Generator<Buffer, void, undefined> {
+  const changed = (how: string) => new KbundleError(`${e.file} ${how} while being packed`, BundleExit.DigestMismatch);
+  const fd = openSync(e.file, 'r');
+  try {
+    if (e.identity && !sameIdentity(identityOfFd(fd), e.identity)) throw changed('changed between hashing and packing');
+    const hash = e.expect ? createHash('sha256') : null;
+    let left = size;
+    while (left > 0) {
+      const n = readSync(fd, scratch, 0, Math.min(scratch.length, left), null);
+      if (n === 0) throw changed(`shrank below ${size} bytes`);
+      left -= n;
+      const piece = scratch.subarray(0, n);
+      hash?.update(piece);
+      yield piece;
+    }
+    if (readSync(fd, scratch, 0, 1, null) !== 0) throw changed(`grew beyond ${size} bytes`);
+    if (hash && e.expect) {
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== e.expect.digest || size !== e.expect.size) throw changed(`changed between hashing and packing (${got} != ${e.expect.digest})`);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
-function checkMtime(mtime: number): Date {
-  // tar-stream writes a negative mtime as invalid octal; fractions would need pax records.
+function checkMtime(mtime: number): number {
+  // A negative mtime has no octal form; fractions would need pax records.
   if (!Number.isSafeInteger(mtime) || mtime < 0) {
     throw new KbundleError(`tar mtime must be a non-negative integer of seconds, got ${mtime}`, BundleExit.BadSpec);
   }
-  return new Date(mtime * 1000);
+  return mtime;
 }
 
 function entryPath(p: string): string {
@@ -123,15 +186,25 @@ export interface PackDirectoryOptions extends ReproTarOptions {
  */
 export function packDirectory(dir: string, opts: PackDirectoryOptions): Readable {
   return Readable.from(
-    (async function* () {
-      yield* reproTar(await collectTree(dir, opts.prefix), opts) as AsyncIterable<Buffer>;
+    (function* () {
+      // Copied: pieces may be views of a reused read buffer.
+      for (const p of packDirectoryPieces(dir, opts)) yield Buffer.from(p);
     })(),
     { objectMode: false },
   );
 }
 
+/** packDirectory as tarPieces: the tree is walked when the first piece is asked for. */
+export function* packDirectoryPieces(dir: string, opts: PackDirectoryOptions): Generator<Uint8Array, void, undefined> {
+  yield* tarPieces(collectTreeSync(dir, opts.prefix), opts);
+}
+
 /** The entries packDirectory would write, for callers that want to add their own. */
 export async function collectTree(dir: string, prefix?: string): Promise<ReproEntry[]> {
+  return collectTreeSync(dir, prefix);
+}
+
+function collectTreeSync(dir: string, prefix?: string): ReproEntry[] {
   const entries: ReproEntry[] = [];
   const links = new Map<string, string>();
   const kinds = new Map<string, 'symlink' | 'other'>();

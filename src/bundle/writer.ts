@@ -1,13 +1,14 @@
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
-import { assembleBundle, type WriteResult } from './assemble.js';
+import { assembleBundle, leadingEntries, type WriteResult } from './assemble.js';
+import { BundleFile } from './bundle-file.js';
 import { BlobStore } from './blob-store.js';
-import { coalesce } from './coalesce.js';
 import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
-import { digestFile, digestStream, ociToIntegrity } from './digest.js';
+import { Chunker } from './chunker.js';
+import { hashFile, ociToIntegrity, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import {
   Annotation,
@@ -22,9 +23,10 @@ import {
   type TargetConfig,
   type TargetModule,
 } from './oci.js';
-import { packDirectory } from './repro-tar.js';
+import { PackWorker } from './pack-worker-client.js';
+import { packDirectoryPieces } from './repro-tar.js';
 import type { SecretKey } from './sign-index.js';
-import { compressStream, zstdParameters } from './zstd.js';
+import { zstdParameters } from './zstd.js';
 
 export type { WriteResult } from './assemble.js';
 
@@ -91,14 +93,37 @@ export async function writeBundle(spec: BundleSpec, outFile: string): Promise<Wr
   checkSpec(spec);
   const out = resolve(outFile);
   const store = await BlobStore.create(dirname(out));
+  const worker = PackWorker.start();
+  let file: BundleFile | null = null;
   try {
-    const manifests: Buffer[] = [];
-    for (const pkg of spec.packages) {
-      manifests.push(await prepareSource(pkg, spec, store));
-      for (const t of pkg.targets) manifests.push(await prepareTarget(pkg, t, store));
-    }
-    return await assembleBundle({ annotations: bundleAnnotations(spec), manifests, store, key: spec.signingKey }, out);
+    file = await BundleFile.create(out);
+    const output = file;
+    // Two lines of work at once: the worker thread compresses each package's
+    // source (the longest step) while this thread hashes every module and
+    // then copies them into the bundle file, which leads with them
+    // (assemble.ts leadingEntries).
+    const settled = await Promise.allSettled([
+      (async () => {
+        const ms: Buffer[] = [];
+        for (const pkg of spec.packages) ms.push(await prepareSource(pkg, spec, store, worker));
+        return ms;
+      })(),
+      (async () => {
+        const ms: Buffer[] = [];
+        for (const pkg of spec.packages) for (const t of pkg.targets) ms.push(await prepareTarget(pkg, t, store));
+        await output.append(leadingEntries(ms, store), spec.sourceDateEpoch);
+        return ms;
+      })(),
+    ]);
+    // Both lines are settled before an error is reported: neither may still be writing.
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    const [sources, targets] = settled.map((r) => (r as PromiseFulfilledResult<Buffer[]>).value) as [Buffer[], Buffer[]];
+    return await assembleBundle({ annotations: bundleAnnotations(spec), manifests: [...sources, ...targets], store, key: spec.signingKey, file }, out);
+  } catch (e) {
+    await file?.abort();
+    throw e;
   } finally {
+    await worker.close();
     await store.dispose();
   }
 }
@@ -113,20 +138,31 @@ export function bundleAnnotations(spec: Pick<BundleSpec, 'name' | 'version' | 's
   return a;
 }
 
-async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStore): Promise<Buffer> {
+async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStore, worker: PackWorker): Promise<Buffer> {
   const params = zstdParameters(spec.compressionLevel);
-  const tar =
+  const pieces =
     'dir' in pkg.source
-      ? packDirectory(pkg.source.dir, { mtime: spec.sourceDateEpoch, prefix: pkg.source.prefix ?? `${pkg.name}-${pkg.version}` })
-      : pkg.source.tar;
-  // One pass: hash the plain tar (recorded so the installer can check what
-  // it unpacks and cap decompression) while compressing it into the store.
-  const tee = new PassThrough({ highWaterMark: 1 << 20 });
-  const plain = digestStream(tee);
-  const compressed = store.putStream(tee.pipe(compressStream(params.level)));
-  await Promise.all([pipeline(tar, coalesce(), tee), plain, compressed]);
-  const src = await plain;
-  const zst = await compressed;
+      ? packDirectoryPieces(pkg.source.dir, { mtime: spec.sourceDateEpoch, prefix: pkg.source.prefix ?? `${pkg.name}-${pkg.version}` })
+      : (pkg.source.tar as AsyncIterable<Buffer>);
+  // One pass over the plain tar: hashed here (recorded so the installer can
+  // check what it unpacks and cap decompression), compressed into the store
+  // by the worker.
+  const blobFile = store.reserve();
+  const zstd = worker.compressTo(blobFile, params.level);
+  const plain = createHash('sha256');
+  let plainSize = 0;
+  const send = (chunk: Buffer): Promise<void> => {
+    plain.update(chunk);
+    plainSize += chunk.length;
+    return zstd.write(chunk);
+  };
+  const chunker = new Chunker();
+  for await (const piece of pieces) for (const chunk of chunker.push(piece)) await send(chunk);
+  const last = chunker.flush();
+  if (last) await send(last);
+  const zst = await zstd.end();
+  store.adopt(blobFile, zst);
+  const src: Digested = { digest: 'sha256:' + plain.digest('hex'), size: plainSize };
   const config: PackageConfig = {
     schemaVersion: 1,
     name: pkg.name,
@@ -160,8 +196,8 @@ async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStor
 async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore): Promise<Buffer> {
   const mods: TargetModule[] = [];
   for (const m of [...t.modules].sort((a, b) => byteOrder(a.name, b.name))) {
-    const d = await digestFile(m.file);
-    store.adopt(m.file, d);
+    const d = await hashFile(m.file);
+    store.adopt(m.file, d, d.identity);
     const file = m.installName ?? basename(m.file);
     mods.push({
       name: m.name,

@@ -92,7 +92,13 @@ describe('bundle write / open / verify', () => {
     expect(listing.filter((l) => l === blobName(modDigest))).toHaveLength(1);
     // 3 target manifests + 3 configs + 3 distinct modules + source (manifest, config, layer) + index + sig manifest/blob + empty.
     expect(listing.filter((l) => l.startsWith('blobs/sha256/') && l.length > 13)).toHaveLength(3 + 3 + 3 + 3 + 1 + 2 + 1);
+    // Directories, then the module blobs by digest, then every other blob by digest, then the two top files.
+    const moduleBlobs = [...new Set(b.index.packages[0].targets.flatMap((t) => t.modules.map((m) => blobName(m.digest))))].sort();
     expect(listing.slice(0, 2)).toEqual(['blobs/', 'blobs/sha256/']);
+    expect(listing.slice(2, 2 + moduleBlobs.length)).toEqual(moduleBlobs);
+    const others = listing.slice(2 + moduleBlobs.length, -2);
+    expect(others).toEqual([...others].sort());
+    expect(others.some((l) => moduleBlobs.includes(l))).toBe(false);
     expect(listing.slice(-2)).toEqual(['index.json', 'oci-layout']);
   });
 

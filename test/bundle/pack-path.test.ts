@@ -1,0 +1,148 @@
+// The packer's fast path: its own ustar encoder, zstd on a worker thread,
+// blobs copied by identity, and the bundle file written in parts.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import tar from 'tar-stream';
+import { describe, expect, test } from 'vitest';
+import { BundleFile } from '../../src/bundle/bundle-file.js';
+import { hashFile } from '../../src/bundle/digest.js';
+import { PackWorker } from '../../src/bundle/pack-worker-client.js';
+import { Chunker } from '../../src/bundle/chunker.js';
+import { encodeHeader, type UstarHeader } from '../../src/bundle/ustar.js';
+import { compressStream } from '../../src/bundle/zstd.js';
+import { KbundleError } from '../../src/util/errors.js';
+import { tmp } from './fixtures.js';
+
+async function collect(stream: NodeJS.ReadableStream | AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of stream as AsyncIterable<Buffer>) parts.push(Buffer.from(c));
+  return Buffer.concat(parts);
+}
+
+/** What tar-stream (the writer bundles were made with before ustar.ts) emits for one header. */
+async function tarStreamHeader(h: UstarHeader): Promise<Buffer> {
+  const pack = tar.pack();
+  const header = { name: h.name, type: h.type, mode: h.mode, size: h.size, mtime: new Date(h.mtime * 1000), uid: 0, gid: 0, uname: '', gname: '', linkname: h.linkname };
+  if (h.type === 'file') pack.entry(header, Buffer.alloc(h.size));
+  else pack.entry(header);
+  pack.finalize();
+  const all = await collect(pack as unknown as AsyncIterable<Buffer>);
+  // Header block(s) only: drop the content, its padding and the two end blocks.
+  const content = h.type === 'file' ? Math.ceil(h.size / 512) * 512 : 0;
+  return all.subarray(0, all.length - content - 1024);
+}
+
+describe('ustar header encoder', () => {
+  const long = (c: string, n: number) => c.repeat(n);
+  const cases: UstarHeader[] = [
+    { name: 'blobs/', type: 'directory', mode: 0o755, size: 0, mtime: 1700000000 },
+    { name: `blobs/sha256/${long('a', 64)}`, type: 'file', mode: 0o644, size: 12345, mtime: 1700000000 },
+    { name: 'x/run.sh', type: 'file', mode: 0o755, size: 0, mtime: 0 },
+    { name: 'x/link', type: 'symlink', mode: 0o777, size: 0, mtime: 5, linkname: '../y/z' },
+    // ustar prefix split, then pax for what does not fit
+    { name: `${long('d', 60)}/${long('e', 70)}/${long('f', 80)}`, type: 'file', mode: 0o644, size: 3, mtime: 1 },
+    { name: `${long('d', 160)}/${long('e', 20)}`, type: 'file', mode: 0o644, size: 3, mtime: 1 },
+    { name: long('x', 120), type: 'file', mode: 0o644, size: 3, mtime: 1 },
+    { name: 'ünïcode.c', type: 'file', mode: 0o644, size: 3, mtime: 1 },
+    { name: 'ulink', type: 'symlink', mode: 0o777, size: 0, mtime: 1, linkname: 'ünïcode.c' },
+    { name: 'longlink', type: 'symlink', mode: 0o777, size: 0, mtime: 1, linkname: long('t/', 80) },
+    { name: `${long('p', 300)}-with-a-long-link`, type: 'symlink', mode: 0o777, size: 0, mtime: 1, linkname: long('q', 150) },
+  ];
+  for (const h of cases) {
+    test(`same bytes as tar-stream: ${h.type} ${h.name.slice(0, 24)}… (${Buffer.byteLength(h.name)} bytes)`, async () => {
+      expect(encodeHeader(h).equals(await tarStreamHeader(h))).toBe(true);
+    });
+  }
+});
+
+describe('zstd on the worker thread', () => {
+  test('writes the same frame as compressStream, whatever the chunking', async () => {
+    const d = tmp();
+    const input = Buffer.concat(Array.from({ length: 300 }, (_, i) => Buffer.from(`line ${i} ${'abc'.repeat(i % 50)}\n`.repeat(200))));
+    const ref = await collect(Readable.from([input]).pipe(compressStream(3)));
+    const w = PackWorker.start();
+    try {
+      const job = w.compressTo(join(d, 'out.zst'), 3);
+      const chunker = new Chunker(64 << 10);
+      for (let off = 0; off < input.length; off += 10_000) for (const c of chunker.push(input.subarray(off, off + 10_000))) await job.write(c);
+      const last = chunker.flush();
+      if (last) await job.write(last);
+      const res = await job.end();
+      const got = readFileSync(join(d, 'out.zst'));
+      expect(got.equals(ref)).toBe(true);
+      expect(res).toEqual({ digest: 'sha256:' + createHash('sha256').update(ref).digest('hex'), size: ref.length });
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('a failure on the worker (output exists) rejects instead of hanging, with its code', async () => {
+    const d = tmp();
+    writeFileSync(join(d, 'taken.zst'), 'x');
+    const w = PackWorker.start();
+    try {
+      const job = w.compressTo(join(d, 'taken.zst'), 3);
+      const err = await (async () => {
+        for (let i = 0; i < 8; i++) await job.write(Buffer.alloc(1 << 16, i));
+        await job.end();
+      })().catch((e: unknown) => e);
+      expect((err as NodeJS.ErrnoException).code).toBe('EEXIST');
+      expect(readFileSync(join(d, 'taken.zst'), 'utf8')).toBe('x');
+    } finally {
+      await w.close();
+    }
+  });
+});
+
+describe('bundle file', () => {
+  test('a blob changed after it was hashed fails the write and leaves the old output alone', async () => {
+    const d = tmp();
+    const blob = join(d, 'module.ko');
+    writeFileSync(blob, Buffer.alloc(3 << 20, 7));
+    const h = await hashFile(blob);
+    const out = join(d, 'bundle.tar');
+    writeFileSync(out, 'previous bundle');
+    // Same size, same bytes even: only the identity (mtime/ctime) says it was touched.
+    utimesSync(blob, 1, 1);
+    const f = await BundleFile.create(out);
+    const err = await f
+      .append([{ type: 'file', path: `blobs/sha256/${h.digest.slice(7)}`, file: blob, size: h.size, identity: h.identity }], 0)
+      .catch((e: unknown) => e);
+    await f.abort();
+    expect(err).toBeInstanceOf(KbundleError);
+    expect((err as KbundleError).message).toContain(`${blob} changed between hashing and packing`);
+    expect((err as KbundleError).exitCode).toBe(31);
+    expect(readFileSync(out, 'utf8')).toBe('previous bundle');
+    expect(readdirSync(d).sort()).toEqual(['bundle.tar', 'module.ko']);
+  });
+
+  test('parts appended in order make one tar; the digest reported is the file’s', async () => {
+    const d = tmp();
+    const blob = join(d, 'big.bin');
+    writeFileSync(blob, Buffer.alloc((2 << 20) + 123, 9));
+    const h = await hashFile(blob);
+    const out = join(d, 'o.tar');
+    const f = await BundleFile.create(out);
+    await f.append([{ type: 'dir', path: 'blobs' }, { type: 'file', path: 'blobs/big', file: blob, size: h.size, identity: h.identity }], 1700000000);
+    await f.append([{ type: 'file', path: 'index.json', data: Buffer.from('{}') }], 1700000000);
+    const r = await f.commit();
+    expect(r.fileDigest).toBe('sha256:' + createHash('sha256').update(readFileSync(out)).digest('hex'));
+    expect(r.size).toBe(readFileSync(out).length);
+    expect(f.written).toEqual(['blobs', 'blobs/big', 'index.json']);
+    const names: string[] = [];
+    const ex = tar.extract();
+    const done = (async () => {
+      for await (const e of ex) {
+        names.push(e.header.name);
+        const body = await collect(e as unknown as AsyncIterable<Buffer>);
+        if (e.header.name === 'blobs/big') expect(body.equals(readFileSync(blob))).toBe(true);
+      }
+    })();
+    Readable.from([readFileSync(out)]).pipe(ex);
+    await done;
+    expect(names).toEqual(['blobs/', 'blobs/big', 'index.json']);
+    expect(existsSync(out)).toBe(true);
+  });
+});
