@@ -3,7 +3,7 @@ import { pipeline, type Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
 import { VerifyingStream } from './digest.js';
 import { BundleExit } from './exit-codes.js';
-import { copyBlobsFromArchive, readBlobFromArchive, scanArchive, type ScanLimits } from './reader.js';
+import { copyBlobsFromArchive, locateBlobs, readBlobFromArchive, scanArchive, type ScanLimits } from './reader.js';
 import { safeExtract, type ExtractLimits, type ExtractedEntry } from './safe-extract.js';
 import { verifyScanned, type BundleIndex, type PackageSummary, type TargetSummary, type VerifyOptions } from './verify.js';
 import { decompressStream } from './zstd.js';
@@ -43,11 +43,12 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
     if (!p) throw new KbundleError(`${path}: no package ${name} (has: ${index.packages.map((x) => x.name).join(', ')})`, BundleExit.BadLayout);
     return p;
   };
-  const readBlob = (digest: string) => readBlobFromArchive(path, { digest, size: size(digest) });
+  const offsets = locateBlobs(path);
+  const readBlob = (digest: string, chunkSize?: number) => readBlobFromArchive(path, { digest, size: size(digest) }, offsets.get(digest), chunkSize);
   return {
     index,
-    readBlob,
-    copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir),
+    readBlob: (digest) => readBlob(digest),
+    copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, offsets),
     jsonBlob: (digest) => {
       const b = scan.small.get(digest);
       if (!b) throw new KbundleError(`${path}: blob ${digest} is not a metadata blob`, BundleExit.BadLayout);
@@ -58,7 +59,9 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
     extractSource: async (name, dest, limits) => {
       const p = pkg(name);
       const declared = p.config.source;
-      const src = readBlob(p.source.digest);
+      // Small reads: zstd expands each input chunk in one go, ignoring
+      // backpressure, and 1 MiB of compressed headers is ~10 MiB of output.
+      const src = readBlob(p.source.digest, 64 << 10);
       const what = `source of ${p.name} ${p.version}`;
       const plain = pipeline(src, decompressStream({ maxOutput: declared.size, what }), new VerifyingStream(declared, `${what} (uncompressed)`), () => undefined);
       return safeExtract(plain, dest, { what, ...limits });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, readSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, pipeline as pipelineCb } from 'node:stream';
@@ -122,11 +122,81 @@ async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 }
 
 /**
+ * Where each blob's bytes start in the archive, from a walk over the tar
+ * headers alone (a few hundred bytes read per entry), so a blob can be read
+ * straight from its offset instead of by parsing the archive up to it. Every
+ * read from an offset is still verified against the blob's digest and size,
+ * so a wrong offset can only fail a read, never pass wrong bytes. Headers
+ * this walk does not follow (GNU long names) end it early; blobs past that
+ * point are read by the streaming path instead.
+ */
+export function locateBlobs(file: string): Map<string, number> {
+  const at = new Map<string, number>();
+  const fd = openSync(file, 'r');
+  try {
+    const h = Buffer.alloc(512);
+    let pos = 0;
+    let paxPath: string | null = null;
+    for (;;) {
+      if (readSync(fd, h, 0, 512, pos) !== 512 || h.every((b) => b === 0)) break;
+      const size = headerSize(h);
+      if (size === null) break;
+      const type = String.fromCharCode(h[156]!);
+      const dataAt = pos + 512;
+      pos = dataAt + Math.ceil(size / 512) * 512;
+      if (type === 'x') {
+        if (size > 1 << 20) break;
+        const pax = Buffer.alloc(size);
+        if (readSync(fd, pax, 0, size, dataAt) !== size) break;
+        paxPath = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(pax.toString('utf8'))?.[1] ?? null;
+        continue;
+      }
+      if (type === 'g') continue;
+      if (type !== '0' && type !== '\0' && type !== '5') break;
+      const name = paxPath ?? headerName(h);
+      paxPath = null;
+      const checked = checkEntryName(name);
+      const blob = 'path' in checked ? BLOB_RE.exec(checked.path) : null;
+      if (blob && type !== '5' && !at.has(`sha256:${blob[1]}`)) at.set(`sha256:${blob[1]}`, dataAt);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return at;
+}
+
+function headerName(h: Buffer): string {
+  const str = (off: number, len: number) => {
+    const end = h.indexOf(0, off);
+    return h.toString('utf8', off, end === -1 || end > off + len ? off + len : end);
+  };
+  const name = str(0, 100);
+  const prefix = h.toString('latin1', 257, 262) === 'ustar' ? str(345, 155) : '';
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+function headerSize(h: Buffer): number | null {
+  if (h[124]! & 0x80) {
+    let n = 0;
+    for (let i = 125; i < 136; i++) n = n * 256 + h[i]!;
+    return Number.isSafeInteger(n) ? n : null;
+  }
+  const text = h.toString('latin1', 124, 136).replace(/[\0 ]+$/, '').trim();
+  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : text === '' ? 0 : null;
+}
+
+/**
  * Streams one blob out of the archive, re-verified against `expected` as it
  * goes (the file may have changed since it was scanned). The consumer sees
- * an error instead of end-of-stream if size or digest differ.
+ * an error instead of end-of-stream if size or digest differ. With `offset`
+ * (locateBlobs) the blob is read from there, in `chunkSize` reads;
+ * otherwise the archive is parsed up to it.
  */
-export function readBlobFromArchive(file: string, expected: Digested): Readable {
+export function readBlobFromArchive(file: string, expected: Digested, offset?: number, chunkSize = 1 << 20): Readable {
+  if (offset !== undefined) {
+    const bytes = expected.size === 0 ? Readable.from([]) : createReadStream(file, { start: offset, end: offset + expected.size - 1, highWaterMark: chunkSize });
+    return pipelineCb(bytes, new VerifyingStream(expected, `${file}: blob ${expected.digest}`), () => undefined);
+  }
   const wanted = `blobs/sha256/${hexOf(expected.digest)}`;
   const source = Readable.from(
     (async function* () {
@@ -155,11 +225,23 @@ export function readBlobFromArchive(file: string, expected: Digested): Readable 
   return pipelineCb(source, new VerifyingStream(expected, `${file}: blob ${expected.digest}`), () => undefined);
 }
 
-/** Copies the wanted blobs to `dir/<hex>` in one pass, each verified and renamed into place only when complete. */
-export async function copyBlobsFromArchive(file: string, wanted: Map<string, number>, dir: string): Promise<void> {
+/**
+ * Copies the wanted blobs to `dir/<hex>`, each verified and renamed into
+ * place only when complete: those with a known offset read from there, the
+ * rest in one pass over the archive.
+ */
+export async function copyBlobsFromArchive(file: string, wanted: Map<string, number>, dir: string, offsets: Map<string, number> = new Map()): Promise<void> {
   await mkdir(dir, { recursive: true });
   const byName = new Map<string, Digested>();
-  for (const [digest, size] of wanted) byName.set(`blobs/sha256/${hexOf(digest)}`, { digest, size });
+  for (const [digest, size] of wanted) {
+    const at = offsets.get(digest);
+    if (at === undefined) {
+      byName.set(`blobs/sha256/${hexOf(digest)}`, { digest, size });
+      continue;
+    }
+    await copyVerified(readBlobFromArchive(file, { digest, size }, at), join(dir, hexOf(digest)));
+  }
+  if (byName.size === 0) return;
   const extractor = tar.extract();
   const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extractor as unknown as NodeJS.WritableStream);
   const got = new Set<string>();
@@ -169,17 +251,21 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
       entry.resume();
       continue;
     }
-    const final = join(dir, hexOf(exp.digest));
-    const part = final + '.part';
-    try {
-      await pipeline(entry, new VerifyingStream(exp, `${file}: blob ${exp.digest}`), createWriteStream(part));
-    } catch (e) {
-      await rm(part, { force: true });
-      throw e;
-    }
-    await rename(part, final);
+    await copyVerified(pipelineCb(entry, new VerifyingStream(exp, `${file}: blob ${exp.digest}`), () => undefined), join(dir, hexOf(exp.digest)));
     got.add(exp.digest);
   }
   await feeding;
-  for (const d of wanted.keys()) if (!got.has(d)) throw new KbundleError(`${file}: blob ${d} is not in the archive`, BundleExit.BadLayout);
+  for (const d of byName.values()) if (!got.has(d.digest)) throw new KbundleError(`${file}: blob ${d.digest} is not in the archive`, BundleExit.BadLayout);
+}
+
+/** Writes a verified stream to `final` through `final.part`, renamed only when complete. */
+async function copyVerified(verified: Readable, final: string): Promise<void> {
+  const part = final + '.part';
+  try {
+    await pipeline(verified, createWriteStream(part));
+  } catch (e) {
+    await rm(part, { force: true });
+    throw e;
+  }
+  await rename(part, final);
 }

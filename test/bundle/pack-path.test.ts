@@ -5,7 +5,8 @@ import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import tar from 'tar-stream';
-import { describe, expect, test } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { BundleFile } from '../../src/bundle/bundle-file.js';
 import { hashFile } from '../../src/bundle/digest.js';
 import { PackWorker } from '../../src/bundle/pack-worker-client.js';
@@ -13,7 +14,12 @@ import { Chunker } from '../../src/bundle/chunker.js';
 import { encodeHeader, type UstarHeader } from '../../src/bundle/ustar.js';
 import { compressStream } from '../../src/bundle/zstd.js';
 import { KbundleError } from '../../src/util/errors.js';
-import { tmp } from './fixtures.js';
+import { openBundle } from '../../src/bundle/open.js';
+import { copyBlobsFromArchive, locateBlobs, readBlobFromArchive } from '../../src/bundle/reader.js';
+import { writeBundle } from '../../src/bundle/writer.js';
+import { makeSourceTree, realModules, spec, target, testKeys, tmp } from './fixtures.js';
+
+const K = '6.1.0-56-amd64';
 
 async function collect(stream: NodeJS.ReadableStream | AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -144,5 +150,86 @@ describe('bundle file', () => {
     await done;
     expect(names).toEqual(['blobs/', 'blobs/big', 'index.json']);
     expect(existsSync(out)).toBe(true);
+  });
+});
+
+describe('reading blobs by offset', () => {
+  let dir: string;
+  let file: string;
+  const { pk } = testKeys();
+
+  beforeAll(async () => {
+    dir = tmp();
+    const mods = realModules().slice(0, 2);
+    file = join(dir, 'b.tar');
+    await writeBundle(spec(makeSourceTree(dir), [target(K, 'x86_64', mods)]), file);
+  });
+
+  test('the header walk finds every blob, at the offset python’s tarfile reports', async () => {
+    const b = await openBundle(file, { trustedKeys: [pk] });
+    const at = locateBlobs(file);
+    const r = spawnSync('python3', ['-c', 'import tarfile,sys\nfor m in tarfile.open(sys.argv[1]): print(m.name, m.offset_data)', file], { encoding: 'utf8' });
+    const want = new Map(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter(([n]) => n!.startsWith('blobs/sha256/') && n!.length > 13)
+        .map(([n, off]) => [`sha256:${n!.slice(13)}`, Number(off)]),
+    );
+    expect(want.size).toBeGreaterThan(5);
+    expect(at).toEqual(want);
+    const m = b.index.packages[0]!.targets[0]!.modules[0]!;
+    const got = await collect(readBlobFromArchive(file, { digest: m.digest, size: m.size }, at.get(m.digest)));
+    expect(createHash('sha256').update(got).digest('hex')).toBe(m.digest.slice(7));
+  });
+
+  test('a wrong offset cannot pass wrong bytes: the read fails its digest check (exit 31)', async () => {
+    const at = locateBlobs(file);
+    const m = (await openBundle(file, { trustedKeys: [pk] })).index.packages[0]!.targets[0]!.modules[0]!;
+    const err = await collect(readBlobFromArchive(file, { digest: m.digest, size: m.size }, at.get(m.digest)! + 512)).catch((e: unknown) => e);
+    expect((err as Error).message).toContain(`content digest`);
+    expect(err).toBeInstanceOf(KbundleError);
+    expect((err as KbundleError).exitCode).toBe(31);
+  });
+
+  test('a bundle rewritten by another tar writer (pax headers on every entry) still opens and unpacks', async () => {
+    const other = join(dir, 'pax.tar');
+    const py = [
+      'import tarfile,sys',
+      'src=tarfile.open(sys.argv[1]); dst=tarfile.open(sys.argv[2],"w",format=tarfile.PAX_FORMAT)',
+      'for m in src:',
+      '  m.pax_headers={"comment":"rewritten"}',
+      '  dst.addfile(m, src.extractfile(m) if m.isfile() else None)',
+      'dst.close()',
+    ].join('\n');
+    expect(spawnSync('python3', ['-c', py, file, other]).status).toBe(0);
+    const at = locateBlobs(other);
+    expect(at.size).toBe(locateBlobs(file).size);
+    const b = await openBundle(other, { trustedKeys: [pk] });
+    const entries = await b.extractSource('hello', join(dir, 'src-pax'));
+    expect(entries.map((e) => e.path)).toContain('hello-1.0/dkms.conf');
+    const digests = b.index.packages[0]!.targets[0]!.modules.map((m) => m.digest);
+    await b.copyBlobsTo(join(dir, 'mods-pax'), digests);
+    for (const d of digests) expect('sha256:' + createHash('sha256').update(readFileSync(join(dir, 'mods-pax', d.slice(7)))).digest('hex')).toBe(d);
+  });
+
+  test('a header the walk does not follow (GNU long name) ends it; without offsets blobs are read by parsing the archive', async () => {
+    const gnu = join(dir, 'gnu.tar');
+    const py = [
+      'import tarfile,sys,io',
+      'src=tarfile.open(sys.argv[1]); dst=tarfile.open(sys.argv[2],"w",format=tarfile.GNU_FORMAT)',
+      't=tarfile.TarInfo("x"*120); dst.addfile(t, io.BytesIO(b""))',
+      'for m in src: dst.addfile(m, src.extractfile(m) if m.isfile() else None)',
+      'dst.close()',
+    ].join('\n');
+    expect(spawnSync('python3', ['-c', py, file, gnu]).status).toBe(0);
+    expect(locateBlobs(gnu).size).toBe(0);
+    const t = (await openBundle(file, { trustedKeys: [pk] })).index.packages[0]!.targets[0]!;
+    await copyBlobsFromArchive(file, new Map(t.modules.map((m) => [m.digest, m.size])), join(dir, 'mods-scan'));
+    for (const m of t.modules) {
+      expect('sha256:' + createHash('sha256').update(readFileSync(join(dir, 'mods-scan', m.digest.slice(7)))).digest('hex')).toBe(m.digest);
+      expect((await collect(readBlobFromArchive(file, { digest: m.digest, size: m.size }))).length).toBe(m.size);
+    }
   });
 });
