@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Bundle benchmark: kbundle pack/unpack vs `tar | zstd` on the same content, same run.
-//   pack    writeBundle (tar + zstd the source, hash/re-verify every blob,
-//           sign, fsync)      vs  tar -cf - -C DIR . | zstd -3 -T1 > FILE
+//   pack    writeBundle (tar the source, zstd it on a worker thread, hash
+//           every module once, copy the blobs in, sign, fsync)
+//                             vs  tar -cf - -C DIR . | zstd -3 -T1 > FILE
 //   unpack  openBundle (hash every blob, check signature and graph) +
 //           extractSource (unzstd, bomb guard, digest, safeExtract) +
-//           copyBlobsTo for the modules  vs  zstd -dc FILE | tar -xf - -C DIR
+//           copyBlobsTo for the modules (read from their offsets)
+//                             vs  zstd -dc FILE | tar -xf - -C DIR
 //   peak RSS of every step (/usr/bin/time -v), at two sizes to show it is flat.
 // Usage: node bench/bundle.mjs [--runs N] [--sizes 176,704] [--level 3] [--tmp DIR] [--keep]
 //   --sizes: MiB of input per case (36 % source tree, 64 % in 4 module files).

@@ -106,36 +106,58 @@ function withAnnotations(d: Descriptor, annotations?: Record<string, string>): D
 }
 
 /**
- * Pass-through that fails the stream unless exactly `size` bytes with the
- * given digest went through. Size is checked as bytes arrive, so a stream
- * that runs long fails early instead of being hashed to the end.
+ * Checks that bytes fed to it are exactly `expected`: size as they arrive
+ * (a stream that runs long fails early instead of being hashed to the end),
+ * digest at the end. Errors name `what` and exit 31.
  */
-export class VerifyingStream extends Transform {
+export class Verifier {
   private readonly hash = createHash('sha256');
   private seen = 0;
   constructor(
     private readonly expected: Digested,
     private readonly what: string,
-  ) {
+  ) {}
+
+  /** Throws once more than the expected size has been fed. */
+  update(chunk: Uint8Array): void {
+    this.seen += chunk.length;
+    if (this.seen > this.expected.size) throw new KbundleError(`${this.what}: more than the declared ${this.expected.size} bytes`, BundleExit.DigestMismatch);
+    this.hash.update(chunk);
+  }
+
+  /** Throws unless exactly the expected bytes were fed. */
+  finish(): void {
+    checkDigested({ digest: 'sha256:' + this.hash.digest('hex'), size: this.seen }, this.expected, this.what);
+  }
+}
+
+/** Throws (exit 31) unless `got` is `expected`, naming `what`. */
+export function checkDigested(got: Digested, expected: Digested, what: string): void {
+  if (got.size !== expected.size) throw new KbundleError(`${what}: ${got.size} bytes, descriptor declares ${expected.size}`, BundleExit.DigestMismatch);
+  if (got.digest !== expected.digest) throw new KbundleError(`${what}: content digest ${got.digest} does not match ${expected.digest}`, BundleExit.DigestMismatch);
+}
+
+/** Pass-through that fails the stream unless exactly the expected bytes went through (Verifier). */
+export class VerifyingStream extends Transform {
+  private readonly verifier: Verifier;
+  constructor(expected: Digested, what: string) {
     super();
+    this.verifier = new Verifier(expected, what);
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.expected.size) {
-      done(new KbundleError(`${this.what}: more than the declared ${this.expected.size} bytes`, BundleExit.DigestMismatch));
+    try {
+      this.verifier.update(chunk);
+    } catch (e) {
+      done(e as Error);
       return;
     }
-    this.hash.update(chunk);
     done(null, chunk);
   }
   override _flush(done: TransformCallback): void {
-    if (this.seen !== this.expected.size) {
-      done(new KbundleError(`${this.what}: ${this.seen} bytes, descriptor declares ${this.expected.size}`, BundleExit.DigestMismatch));
-      return;
-    }
-    const got = 'sha256:' + this.hash.digest('hex');
-    if (got !== this.expected.digest) {
-      done(new KbundleError(`${this.what}: content digest ${got} does not match ${this.expected.digest}`, BundleExit.DigestMismatch));
+    try {
+      this.verifier.finish();
+    } catch (e) {
+      done(e as Error);
       return;
     }
     done();

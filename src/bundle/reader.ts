@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, pipeline as pipelineCb } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { KbundleError } from '../util/errors.js';
-import { VerifyingStream, hexOf, type Digested } from './digest.js';
+import { Verifier, VerifyingStream, hexOf, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import { checkEntryName } from './tar-paths.js';
 
@@ -239,7 +239,7 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
       byName.set(`blobs/sha256/${hexOf(digest)}`, { digest, size });
       continue;
     }
-    await copyVerified(readBlobFromArchive(file, { digest, size }, at), join(dir, hexOf(digest)));
+    copyRangeVerified(file, at, { digest, size }, join(dir, hexOf(digest)));
   }
   if (byName.size === 0) return;
   const extractor = tar.extract();
@@ -256,6 +256,42 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
   }
   await feeding;
   for (const d of byName.values()) if (!got.has(d.digest)) throw new KbundleError(`${file}: blob ${d.digest} is not in the archive`, BundleExit.BadLayout);
+}
+
+/**
+ * Copies `expected.size` bytes at `at` in `file` to `final` through
+ * `final.part`, verified, renamed only when complete. Synchronous reads and
+ * writes through one buffer: a read stream, a verifying transform and a
+ * write stream cost ~2.5 s for 475 MB of modules on tmpfs, mostly waiting on
+ * thread-pool round trips and collecting a fresh buffer per chunk.
+ */
+function copyRangeVerified(file: string, at: number, expected: Digested, final: string): void {
+  const part = final + '.part';
+  const verifier = new Verifier(expected, `${file}: blob ${expected.digest}`);
+  const buf = Buffer.allocUnsafeSlow(Math.min(1 << 20, Math.max(expected.size, 1)));
+  const src = openSync(file, 'r');
+  try {
+    const dst = openSync(part, 'w');
+    try {
+      for (let done = 0; done < expected.size; ) {
+        const n = readSync(src, buf, 0, Math.min(buf.length, expected.size - done), at + done);
+        if (n === 0) break;
+        const piece = buf.subarray(0, n);
+        verifier.update(piece);
+        for (let off = 0; off < n; ) off += writeSync(dst, piece, off, n - off);
+        done += n;
+      }
+      verifier.finish();
+    } finally {
+      closeSync(dst);
+    }
+  } catch (e) {
+    rmSync(part, { force: true });
+    throw e;
+  } finally {
+    closeSync(src);
+  }
+  renameSync(part, final);
 }
 
 /** Writes a verified stream to `final` through `final.part`, renamed only when complete. */

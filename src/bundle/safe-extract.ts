@@ -1,5 +1,5 @@
-import { chmodSync, createWriteStream, utimesSync, writeFileSync } from 'node:fs';
-import { chmod, link, lstat, mkdir, mkdtemp, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { chmodSync, closeSync, fchmodSync, futimesSync, linkSync, mkdirSync, openSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -94,7 +94,7 @@ export async function safeExtract(input: Readable, dest: string, opts: ExtractOp
           if (k && k !== 'dir' && k !== 'implicit-dir') throw fail(`entry ${path} lies below ${anc}, which is a ${k}`);
           if (!k) {
             kinds.set(anc, 'implicit-dir');
-            await mkdir(join(staging, anc), { mode: 0o755 });
+            mkdirSync(join(staging, anc), { mode: 0o755 });
           }
         }
         const abs = join(staging, path);
@@ -104,27 +104,32 @@ export async function safeExtract(input: Readable, dest: string, opts: ExtractOp
           total += h.size;
           if (total > limits.maxTotalSize) throw fail(`contents exceed the ${limits.maxTotalSize}-byte limit`, BundleExit.LimitExceeded);
           kinds.set(path, 'file');
+          // Synchronous writes: awaiting open/write/chmod/utimes on the
+          // thread pool per file and per chunk, not the disk, was the unpack
+          // cost (idle most of the time, measured on tmpfs).
           if (h.size <= SMALL_FILE) {
-            // Buffer and write synchronously: awaiting open/write/chmod/utimes
-            // on the thread pool per file, not the disk, was the unpack cost
-            // for sources of many small files.
             const chunks: Buffer[] = [];
             for await (const c of entry) chunks.push(c as Buffer);
             writeFileSync(abs, Buffer.concat(chunks), { flag: 'wx', mode: 0o600 });
             chmodSync(abs, executable ? 0o755 : 0o644);
             utimesSync(abs, h.mtime, h.mtime);
           } else {
-            await pipeline(entry, createWriteStream(abs, { flags: 'wx', mode: 0o600 }));
-            await chmod(abs, executable ? 0o755 : 0o644);
-            await utimes(abs, h.mtime, h.mtime);
+            const fd = openSync(abs, 'wx', 0o600);
+            try {
+              for await (const c of entry as AsyncIterable<Buffer>) for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+              fchmodSync(fd, executable ? 0o755 : 0o644);
+              futimesSync(fd, h.mtime, h.mtime);
+            } finally {
+              closeSync(fd);
+            }
           }
           out.push({ path, type, size: h.size, executable });
           continue;
         }
         entry.resume();
         if (type === 'dir') {
-          if (prior !== 'implicit-dir') await mkdir(abs, { mode: 0o755 });
-          await chmod(abs, 0o755);
+          if (prior !== 'implicit-dir') mkdirSync(abs, { mode: 0o755 });
+          chmodSync(abs, 0o755);
           kinds.set(path, 'dir');
           dirTimes.push([abs, h.mtime]);
           out.push({ path, type, size: 0, executable: true });
@@ -132,14 +137,14 @@ export async function safeExtract(input: Readable, dest: string, opts: ExtractOp
           kinds.set(path, 'symlink');
           linkTargets.set(path, h.linkname);
           if (!symlinkStaysInside(path, h.linkname, lookup)) throw fail(`symlink ${path} -> ${h.linkname} points outside the extraction root`);
-          await symlink(h.linkname, abs);
+          symlinkSync(h.linkname, abs);
           out.push({ path, type, size: 0, executable: false, target: h.linkname });
         } else {
           const src = checkEntryName(h.linkname);
           if ('reason' in src) throw fail(`hardlink ${path} -> ${h.linkname}: target ${src.reason}`);
           if (kinds.get(src.path) !== 'file') throw fail(`hardlink ${path} -> ${h.linkname}: target is not a regular file earlier in the archive`);
           kinds.set(path, 'link');
-          await link(join(staging, src.path), abs);
+          linkSync(join(staging, src.path), abs);
           out.push({ path, type, size: 0, executable: false, target: src.path });
         }
       }

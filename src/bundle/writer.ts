@@ -23,7 +23,7 @@ import {
   type TargetConfig,
   type TargetModule,
 } from './oci.js';
-import { PackWorker } from './pack-worker-client.js';
+import { ZstdWorker } from './zstd-worker.js';
 import { packDirectoryPieces } from './repro-tar.js';
 import type { SecretKey } from './sign-index.js';
 import { zstdParameters } from './zstd.js';
@@ -93,7 +93,7 @@ export async function writeBundle(spec: BundleSpec, outFile: string): Promise<Wr
   checkSpec(spec);
   const out = resolve(outFile);
   const store = await BlobStore.create(dirname(out));
-  const worker = PackWorker.start();
+  const worker = ZstdWorker.start();
   let file: BundleFile | null = null;
   try {
     file = await BundleFile.create(out);
@@ -138,7 +138,7 @@ export function bundleAnnotations(spec: Pick<BundleSpec, 'name' | 'version' | 's
   return a;
 }
 
-async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStore, worker: PackWorker): Promise<Buffer> {
+async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStore, worker: ZstdWorker): Promise<Buffer> {
   const params = zstdParameters(spec.compressionLevel);
   const pieces =
     'dir' in pkg.source

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { BundleFile } from '../../src/bundle/bundle-file.js';
 import { hashFile } from '../../src/bundle/digest.js';
-import { PackWorker } from '../../src/bundle/pack-worker-client.js';
+import { ZstdWorker } from '../../src/bundle/zstd-worker.js';
 import { Chunker } from '../../src/bundle/chunker.js';
 import { encodeHeader, type UstarHeader } from '../../src/bundle/ustar.js';
 import { compressStream } from '../../src/bundle/zstd.js';
@@ -68,7 +68,7 @@ describe('zstd on the worker thread', () => {
     const d = tmp();
     const input = Buffer.concat(Array.from({ length: 300 }, (_, i) => Buffer.from(`line ${i} ${'abc'.repeat(i % 50)}\n`.repeat(200))));
     const ref = await collect(Readable.from([input]).pipe(compressStream(3)));
-    const w = PackWorker.start();
+    const w = ZstdWorker.start();
     try {
       const job = w.compressTo(join(d, 'out.zst'), 3);
       const chunker = new Chunker(64 << 10);
@@ -87,7 +87,7 @@ describe('zstd on the worker thread', () => {
   test('a failure on the worker (output exists) rejects instead of hanging, with its code', async () => {
     const d = tmp();
     writeFileSync(join(d, 'taken.zst'), 'x');
-    const w = PackWorker.start();
+    const w = ZstdWorker.start();
     try {
       const job = w.compressTo(join(d, 'taken.zst'), 3);
       const err = await (async () => {

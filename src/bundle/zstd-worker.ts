@@ -16,7 +16,7 @@ import type { Digested } from './digest.js';
  */
 const MAX_IN_FLIGHT = 4;
 const require = createRequire(import.meta.url);
-const WORKER_FILE = new URL('./pack-worker.cjs', import.meta.url);
+const WORKER_FILE = new URL('./zstd-worker.cjs', import.meta.url);
 
 type Reply = { op: 'ack'; id: number; buf: ArrayBuffer } | { op: 'done'; id: number; digest: string; size: number } | { op: 'error'; id: number; message: string; code?: string };
 
@@ -27,7 +27,7 @@ interface JobState {
   failed: ((e: Error) => void) | null;
 }
 
-export class PackWorker {
+export class ZstdWorker {
   private readonly worker: Worker;
   private readonly jobs = new Map<number, JobState>();
   private nextId = 0;
@@ -37,15 +37,15 @@ export class PackWorker {
     this.worker = new Worker(WORKER_FILE, { workerData: { zstdBinding: require.resolve('zstd-napi/binding') } });
     this.worker.on('message', (m: Reply) => this.receive(m));
     this.worker.on('error', (e) => this.fail(e));
-    this.worker.on('exit', (code) => this.fail(new Error(`pack worker exited (${code})`)));
+    this.worker.on('exit', (code) => this.fail(new Error(`zstd worker exited (${code})`)));
   }
 
-  static start(): PackWorker {
-    return new PackWorker();
+  static start(): ZstdWorker {
+    return new ZstdWorker();
   }
 
   /** zstd-compresses what is written into `file` (created, must not exist); ends with the compressed digest and size. */
-  compressTo(file: string, level: number): PackJob {
+  compressTo(file: string, level: number): CompressJob {
     return this.begin({ file, level });
   }
 
@@ -54,7 +54,7 @@ export class PackWorker {
     await this.worker.terminate();
   }
 
-  private begin(params: object): PackJob {
+  private begin(params: object): CompressJob {
     const id = this.nextId++;
     const job: JobState = { inFlight: 0, waiters: [], done: null, failed: null };
     this.jobs.set(id, job);
@@ -118,7 +118,7 @@ export class PackWorker {
   }
 }
 
-export interface PackJob {
+export interface CompressJob {
   /** Hands `chunk` to the worker; resolves once fewer than MAX_IN_FLIGHT of this job's chunks wait there. A Chunker's chunk is transferred: do not use it afterwards. */
   write(chunk: Buffer): Promise<void>;
   end(): Promise<Digested>;

@@ -1,4 +1,4 @@
-// Worker thread for the bundle packer (driven by pack-worker-client.ts).
+// Worker thread for the bundle packer (driven by zstd-worker.ts).
 //
 // Plain CommonJS, not TypeScript: a worker is started from a file path, and
 // the same file must run under tsc's dist/ and under vitest's sources.
