@@ -21,8 +21,6 @@ import { signMinisign, type SecretKey } from './sign-index.js';
 export interface WriteResult {
   /** Root digest: the signed bundle index blob. Equal roots ⇒ equal bundles. */
   digest: string;
-  /** sha256 of the whole tar file. */
-  fileDigest: string;
   size: number;
   file: string;
 }
@@ -141,8 +139,8 @@ export async function assembleBundle(input: AssembleInput, outFile: string): Pro
       await file.append(leading, sde);
     }
     await file.append(rest, sde);
-    const { fileDigest, size } = await file.commit();
-    return { digest: indexD.digest, fileDigest, size, file: outFile };
+    const { size } = await file.commit();
+    return { digest: indexD.digest, size, file: outFile };
   } catch (e) {
     await file.abort();
     throw e;

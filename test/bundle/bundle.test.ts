@@ -59,7 +59,7 @@ describe('bundle write / open / verify', () => {
     whole = join(dir, 'whole.tar');
     const r = await writeBundle(spec(src, [target(K1, 'x86_64', mods.slice(0, 2)), target(K2, 'x86_64', mods.slice(0, 2)), target(K3, 'x86_64', mods)]), whole);
     rootDigest = r.digest;
-    expect(r.fileDigest).toBe(sha(whole));
+    expect(r.size).toBe(readFileSync(whole).length);
     b = await openBundle(whole, { trustedKeys: [pk] });
   });
 

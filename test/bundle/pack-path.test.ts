@@ -124,7 +124,7 @@ describe('bundle file', () => {
     expect(readdirSync(d).sort()).toEqual(['bundle.tar', 'module.ko']);
   });
 
-  test('parts appended in order make one tar; the digest reported is the file’s', async () => {
+  test('parts appended in order make one tar; the size reported is the file’s', async () => {
     const d = tmp();
     const blob = join(d, 'big.bin');
     writeFileSync(blob, Buffer.alloc((2 << 20) + 123, 9));
@@ -134,7 +134,6 @@ describe('bundle file', () => {
     await f.append([{ type: 'dir', path: 'blobs' }, { type: 'file', path: 'blobs/big', file: blob, size: h.size, identity: h.identity }], 1700000000);
     await f.append([{ type: 'file', path: 'index.json', data: Buffer.from('{}') }], 1700000000);
     const r = await f.commit();
-    expect(r.fileDigest).toBe('sha256:' + createHash('sha256').update(readFileSync(out)).digest('hex'));
     expect(r.size).toBe(readFileSync(out).length);
     expect(f.written).toEqual(['blobs', 'blobs/big', 'index.json']);
     const names: string[] = [];

@@ -27,9 +27,14 @@ describe('bundle build', () => {
     const other = makeProject(['bundles/hello-1.0'], [K1, K2]);
     for (const f of readdirSync(join(other.dir, 'hello-1.0'))) utimesSync(join(other.dir, 'hello-1.0', f), new Date(), new Date(2001, 1, 1));
     const out = join(other.dir, 'again.kbundle');
-    const r = sh('sh', ['-c', `umask 077 && exec node ${join(REPO, 'bin/kbundle')} bundle build ${other.manifest} -o ${out} -q --no-cache --cache-dir ${join(other.dir, 'cache')}`], EPOCH);
+    const r = sh('sh', ['-c', `umask 077 && exec node ${join(REPO, 'bin/kbundle')} bundle build ${other.manifest} -o ${out} --json --no-cache --cache-dir ${join(other.dir, 'cache')}`], EPOCH);
     expect(r.code, r.stderr).toBe(0);
     expect(sha(out)).toBe(sha(whole));
+    // --json reports the file's own sha256 next to the root digest.
+    const j = JSON.parse(r.stdout);
+    expect(j.fileDigest).toBe(`sha256:${sha(out)}`);
+    expect(j.size).toBe(readFileSync(out).length);
+    expect(j.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
   it('verify and ls: signer, kernels, modules; JSON for scripts', () => {
