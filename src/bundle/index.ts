@@ -1,6 +1,6 @@
 export { BundleExit, type BundleExitCode } from './exit-codes.js';
 export { canonicalJson, canonicalJsonBytes, byteOrder } from './canonical-json.js';
-export { digestOf, digestFile, digestStream, descriptor, fileDescriptor, integrityOf, integrityOfFile, ociToIntegrity, VerifyingStream, type Digested } from './digest.js';
+export { digestOf, digestFile, digestStream, descriptor, fileDescriptor, ociToIntegrity, VerifyingStream, type Digested } from './digest.js';
 export { compressStream, decompressStream, zstdParameters, DEFAULT_ZSTD_LEVEL, type ZstdParameters } from './zstd.js';
 export { reproTar, packDirectory, collectTree, newestMtime, type ReproEntry } from './repro-tar.js';
 export { safeExtract, type ExtractLimits, type ExtractedEntry } from './safe-extract.js';
