@@ -11,6 +11,8 @@ import { END_OF_ARCHIVE } from './ustar.js';
 const CHUNK = 1 << 20;
 /** Writes in flight at once; each holds one chunk. */
 const WRITE_DEPTH = 4;
+/** Bytes written between early flushes (see emit). */
+const FLUSH_EVERY = 64 << 20;
 
 /**
  * The bundle tar being written: a temp file beside the output, renamed into
@@ -30,6 +32,8 @@ export class BundleFile {
   private readonly writes = new Set<Promise<void>>();
   private writeError: unknown = null;
   private pos = 0;
+  private flushedAt = 0;
+  private flushing: Promise<void> | null = null;
   private closed = false;
   /** Entry paths in the order written, for the order check in assemble.ts. */
   readonly written: string[] = [];
@@ -69,6 +73,8 @@ export class BundleFile {
     const last = this.chunker.flush();
     if (last) await this.emit(last);
     await this.drain();
+    await this.flushing;
+    if (this.writeError) throw this.writeError;
     await this.fh.sync();
     this.closed = true;
     await this.fh.close();
@@ -78,7 +84,7 @@ export class BundleFile {
 
   /** Removes the temp file; the output name is untouched. Safe after a failed append or commit. */
   async abort(): Promise<void> {
-    await Promise.allSettled(this.writes);
+    await Promise.allSettled([...this.writes, this.flushing]);
     if (!this.closed) {
       this.closed = true;
       await this.fh.close().catch(() => undefined);
@@ -138,6 +144,22 @@ export class BundleFile {
       },
     );
     this.writes.add(w);
+    // The file is fsynced before the rename; started early, in the
+    // background, the disk writes most of it while the source is still
+    // being compressed, and the final fsync has little left to wait for
+    // (it was ~0.3 s of a 543 MB bundle's write on a VM disk).
+    if (this.pos - this.flushedAt >= FLUSH_EVERY && !this.flushing) {
+      this.flushedAt = this.pos;
+      this.flushing = this.fh.datasync().then(
+        () => {
+          this.flushing = null;
+        },
+        (e: unknown) => {
+          this.flushing = null;
+          this.writeError ??= e;
+        },
+      );
+    }
     if (this.writes.size >= WRITE_DEPTH) await Promise.race(this.writes);
     if (this.writeError) throw this.writeError;
   }
