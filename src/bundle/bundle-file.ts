@@ -98,24 +98,23 @@ export class BundleFile {
    * then, and exactly `size` bytes must be read, or the bundle fails.
    */
   private async copy(c: FileContent): Promise<void> {
-    const changed = (how: string) => new KbundleError(`${c.file} ${how} while being packed`, BundleExit.DigestMismatch);
+    const changed = (how: string) => new KbundleError(`${c.file} ${how}`, BundleExit.DigestMismatch);
     const src = await open(c.file, 'r');
     try {
       if (c.identity && !sameIdentity(identityOfStats(await src.stat({ bigint: true })), c.identity)) throw changed('changed between hashing and packing');
-      if (c.expect) throw new Error('internal: the bundle file checks blobs by identity, not by digest');
       let done = 0;
       while (done < c.size) {
         const buf = takeBuffer(CHUNK);
         const { bytesRead } = await src.read(buf, 0, Math.min(CHUNK, c.size - done), done);
         if (bytesRead === 0) {
           recycle(buf.buffer);
-          throw changed(`shrank below ${c.size} bytes`);
+          throw changed(`shrank below ${c.size} bytes while being packed`);
         }
         done += bytesRead;
         await this.emit(buf.subarray(0, bytesRead));
       }
       const probe = Buffer.alloc(1);
-      if ((await src.read(probe, 0, 1, done)).bytesRead !== 0) throw changed(`grew beyond ${c.size} bytes`);
+      if ((await src.read(probe, 0, 1, done)).bytesRead !== 0) throw changed(`grew beyond ${c.size} bytes while being packed`);
     } finally {
       await src.close();
     }

@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
 import { byteOrder } from './canonical-json.js';
-import type { Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import { identityOfFd, sameIdentity, type FileIdentity } from './file-identity.js';
 import { checkEntryName, symlinkStaysInside } from './tar-paths.js';
@@ -17,9 +15,7 @@ export type ReproEntry =
       executable?: boolean;
       file: string;
       size?: number;
-      /** Hash the bytes while packing and fail unless they are these. */
-      expect?: Digested;
-      /** Fail unless the file is still the one that was hashed earlier (cheaper than `expect`). */
+      /** Fail unless the file is still the one that was hashed earlier (instead of hashing it again). */
       identity?: FileIdentity;
     }
   | { type: 'file'; path: string; executable?: boolean; data: Uint8Array }
@@ -69,7 +65,6 @@ export interface FileContent {
   file: string;
   size: number;
   identity?: FileIdentity;
-  expect?: Digested;
 }
 
 /**
@@ -116,7 +111,7 @@ function* generate(entries: ReproEntry[], mtime: number, deferFiles = false): Ge
       } else {
         const size = e.size ?? lstatSync(e.file).size;
         yield encodeHeader({ name: e.path, type: 'file', mode, size, mtime });
-        if (deferFiles) yield { file: e.file, size, identity: e.identity, expect: e.expect };
+        if (deferFiles) yield { file: e.file, size, identity: e.identity };
         else yield* fileContent(e, size, scratch);
         yield padding(size);
       }
@@ -134,26 +129,20 @@ const READ_SIZE = 1 << 20;
  * Synchronous reads on purpose: awaiting open/read/close on libuv's thread
  * pool left the packer idle most of the time (docs/performance.md).
  */
-function* fileContent(e: { file: string; expect?: Digested; identity?: FileIdentity }, size: number, scratch: Buffer): Generator<Buffer, void, undefined> {
-  const changed = (how: string) => new KbundleError(`${e.file} ${how} while being packed`, BundleExit.DigestMismatch);
+function* fileContent(e: { file: string; identity?: FileIdentity }, size: number, scratch: Buffer): Generator<Buffer, void, undefined> {
+  const changed = (how: string) => new KbundleError(`${e.file} ${how}`, BundleExit.DigestMismatch);
   const fd = openSync(e.file, 'r');
   try {
     if (e.identity && !sameIdentity(identityOfFd(fd), e.identity)) throw changed('changed between hashing and packing');
-    const hash = e.expect ? createHash('sha256') : null;
     let left = size;
     while (left > 0) {
       const n = readSync(fd, scratch, 0, Math.min(scratch.length, left), null);
-      if (n === 0) throw changed(`shrank below ${size} bytes`);
+      if (n === 0) throw changed(`shrank below ${size} bytes while being packed`);
       left -= n;
       const piece = scratch.subarray(0, n);
-      hash?.update(piece);
       yield piece;
     }
-    if (readSync(fd, scratch, 0, 1, null) !== 0) throw changed(`grew beyond ${size} bytes`);
-    if (hash && e.expect) {
-      const got = `sha256:${hash.digest('hex')}`;
-      if (got !== e.expect.digest || size !== e.expect.size) throw changed(`changed between hashing and packing (${got} != ${e.expect.digest})`);
-    }
+    if (readSync(fd, scratch, 0, 1, null) !== 0) throw changed(`grew beyond ${size} bytes while being packed`);
   } finally {
     closeSync(fd);
   }
