@@ -1,6 +1,6 @@
 // The packer's fast path: its own ustar encoder, zstd on a worker thread,
 // blobs copied by identity, and the bundle file written in parts.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -231,4 +231,37 @@ describe('reading blobs by offset', () => {
       expect((await collect(readBlobFromArchive(file, { digest: m.digest, size: m.size }))).length).toBe(m.size);
     }
   });
+});
+
+describe('a full disk', () => {
+  // A 1 MiB tmpfs as the output directory: the write fails part-way with ENOSPC.
+  function smallDisk(): { dir: string; done: () => void } {
+    const dir = tmp('kbundle-full-');
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`this test mounts a small tmpfs and needs root: ${r.stderr}`);
+    return { dir, done: () => void spawnSync('umount', [dir]) };
+  }
+
+  for (const where of ['module copy (main thread)', 'source compression (worker thread)'] as const) {
+    test(`fails with ENOSPC in the ${where}, leaving no output and no temp files`, async () => {
+      const d = tmp();
+      const src = makeSourceTree(d);
+      const big = randomBytes(3 << 20);
+      const mod = join(d, 'big.ko');
+      if (where.startsWith('module')) writeFileSync(mod, Buffer.concat([Buffer.from('\x7fELF', 'latin1'), big]));
+      else {
+        writeFileSync(join(src, 'blob.bin'), big);
+        writeFileSync(mod, Buffer.from('\x7fELF tiny module', 'latin1'));
+      }
+      const disk = smallDisk();
+      try {
+        const out = join(disk.dir, 'b.kbundle');
+        const err = await writeBundle(spec(src, [{ ...target(K, 'x86_64', [mod]) }]), out).catch((e: unknown) => e);
+        expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+        expect(readdirSync(disk.dir)).toEqual([]);
+      } finally {
+        disk.done();
+      }
+    });
+  }
 });
