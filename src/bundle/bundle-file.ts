@@ -24,8 +24,8 @@ const FLUSH_EVERY = 64 << 20;
  * compressed on the worker thread. Reads and writes of blob contents go
  * through libuv's thread pool, a few 1 MiB chunks in flight, so the kernel's
  * copying runs on whichever core is free rather than on this thread, which
- * meanwhile keeps the compressor fed and hashes; headers and small blobs
- * are gathered into chunks first.
+ * meanwhile keeps the compressor fed; headers and small blobs are gathered
+ * into chunks first.
  */
 export class BundleFile {
   private readonly chunker = new Chunker(CHUNK);
