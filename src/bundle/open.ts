@@ -43,12 +43,14 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
     if (!p) throw new KbundleError(`${path}: no package ${name} (has: ${index.packages.map((x) => x.name).join(', ')})`, BundleExit.BadLayout);
     return p;
   };
-  const offsets = locateBlobs(path);
-  const readBlob = (digest: string, chunkSize?: number) => readBlobFromArchive(path, { digest, size: size(digest) }, offsets.get(digest), chunkSize);
+  // Walked on the first blob read: verify and ls never read one.
+  let offsets: Map<string, number> | null = null;
+  const blobOffsets = () => (offsets ??= locateBlobs(path));
+  const readBlob = (digest: string, chunkSize?: number) => readBlobFromArchive(path, { digest, size: size(digest) }, blobOffsets().get(digest), chunkSize);
   return {
     index,
     readBlob: (digest) => readBlob(digest),
-    copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, offsets),
+    copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, blobOffsets()),
     jsonBlob: (digest) => {
       const b = scan.small.get(digest);
       if (!b) throw new KbundleError(`${path}: blob ${digest} is not a metadata blob`, BundleExit.BadLayout);

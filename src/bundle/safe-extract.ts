@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, fchmodSync, futimesSync, linkSync, mkdirSync, openSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, futimesSync, linkSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -49,9 +49,6 @@ type Kind = 'file' | 'dir' | 'implicit-dir' | 'symlink' | 'link';
  * 0644/0755 and owners are never applied, so an archive cannot plant setuid
  * files.
  */
-/** Entries up to this size are buffered and written in one synchronous call. */
-const SMALL_FILE = 1 << 16;
-
 export async function safeExtract(input: Readable, dest: string, opts: ExtractOptions = {}): Promise<ExtractedEntry[]> {
   const what = opts.what ?? 'archive';
   const limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts) };
@@ -104,24 +101,16 @@ export async function safeExtract(input: Readable, dest: string, opts: ExtractOp
           total += h.size;
           if (total > limits.maxTotalSize) throw fail(`contents exceed the ${limits.maxTotalSize}-byte limit`, BundleExit.LimitExceeded);
           kinds.set(path, 'file');
-          // Synchronous writes: awaiting open/write/chmod/utimes on the
+          // Synchronous calls: awaiting open/write/chmod/utimes on the
           // thread pool per file and per chunk, not the disk, was the unpack
           // cost (idle most of the time, measured on tmpfs).
-          if (h.size <= SMALL_FILE) {
-            const chunks: Buffer[] = [];
-            for await (const c of entry) chunks.push(c as Buffer);
-            writeFileSync(abs, Buffer.concat(chunks), { flag: 'wx', mode: 0o600 });
-            chmodSync(abs, executable ? 0o755 : 0o644);
-            utimesSync(abs, h.mtime, h.mtime);
-          } else {
-            const fd = openSync(abs, 'wx', 0o600);
-            try {
-              for await (const c of entry as AsyncIterable<Buffer>) for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
-              fchmodSync(fd, executable ? 0o755 : 0o644);
-              futimesSync(fd, h.mtime, h.mtime);
-            } finally {
-              closeSync(fd);
-            }
+          const fd = openSync(abs, 'wx', 0o600);
+          try {
+            for await (const c of entry as AsyncIterable<Buffer>) for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+            fchmodSync(fd, executable ? 0o755 : 0o644);
+            futimesSync(fd, h.mtime, h.mtime);
+          } finally {
+            closeSync(fd);
           }
           out.push({ path, type, size: h.size, executable });
           continue;

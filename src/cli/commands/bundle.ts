@@ -4,7 +4,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { digestFile } from '../../bundle/digest.js';
 import { BundleExit } from '../../bundle/exit-codes.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
@@ -97,6 +96,7 @@ export function registerBundle(program: Command, run: Runner): Command {
         });
         if (o.json) {
           // The file's own sha256 is hashed here, from the finished file, not while packing (bundle-file.ts says why).
+          const { digestFile } = await import('../../bundle/digest.js');
           const fileDigest = (await digestFile(res.file)).digest;
           process.stdout.write(`${JSON.stringify({ file: res.file, digest: res.write.digest, fileDigest, size: res.write.size, built: res.built, missing: res.missing }, null, 2)}\n`);
         }
