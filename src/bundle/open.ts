@@ -1,12 +1,15 @@
 import { resolve } from 'node:path';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
-import { VerifyingStream } from './digest.js';
+import { Verifier } from './digest.js';
 import { BundleExit } from './exit-codes.js';
-import { copyBlobsFromArchive, locateBlobs, readBlobFromArchive, scanArchive, type ScanLimits } from './reader.js';
-import { safeExtract, type ExtractLimits, type ExtractedEntry } from './safe-extract.js';
+import { blobChunks, copyBlobsFromArchive, locateBlobs, readBlobFromArchive } from './reader.js';
+import { scanArchive, type ScanLimits } from './scan.js';
+import { SafeExtraction, type ExtractLimits, type ExtractedEntry } from './safe-extract.js';
 import { verifyScanned, type BundleIndex, type PackageSummary, type TargetSummary, type VerifyOptions } from './verify.js';
-import { decompressStream } from './zstd.js';
+import { unzstdRange } from './unzstd-thread.js';
+import { workerMinBytes } from './range-thread.js';
+import { ZstdDecoder } from './zstd.js';
 
 export interface OpenOptions extends VerifyOptions, ScanLimits {}
 
@@ -43,8 +46,8 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
     if (!p) throw new KbundleError(`${path}: no package ${name} (has: ${index.packages.map((x) => x.name).join(', ')})`, BundleExit.BadLayout);
     return p;
   };
-  // Walked on the first blob read: verify and ls never read one.
-  let offsets: Map<string, number> | null = null;
+  // The scan's walk found them; after a streaming scan, walked on the first blob read (verify and ls never read one).
+  let offsets: Map<string, number> | null = scan.offsets;
   const blobOffsets = () => (offsets ??= locateBlobs(path));
   const readBlob = (digest: string, chunkSize?: number) => readBlobFromArchive(path, { digest, size: size(digest) }, blobOffsets().get(digest), chunkSize);
   return {
@@ -61,12 +64,35 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
     extractSource: async (name, dest, limits) => {
       const p = pkg(name);
       const declared = p.config.source;
-      // Small reads: zstd expands each input chunk in one go, ignoring
-      // backpressure, and 1 MiB of compressed headers is ~10 MiB of output.
-      const src = readBlob(p.source.digest, 64 << 10);
       const what = `source of ${p.name} ${p.version}`;
-      const plain = pipeline(src, decompressStream({ maxOutput: declared.size, what }), new VerifyingStream(declared, `${what} (uncompressed)`), () => undefined);
-      return safeExtract(plain, dest, { what, ...limits });
+      const x = await SafeExtraction.begin(dest, { what, ...limits });
+      const blob = { digest: p.source.digest, size: size(p.source.digest) };
+      const at = blobOffsets().get(blob.digest);
+      try {
+        if (at !== undefined && blob.size >= workerMinBytes()) {
+          // Decompressed (and its output hashed) on a second thread while this one writes the files.
+          await unzstdRange(path, at, blob.size, declared, what, (piece) => x.feed(piece));
+        } else {
+          // One loop, no streams: read (verified against the blob digest),
+          // decompress (capped at the signed size), verify the tar, extract.
+          const plain = new Verifier(declared, `${what} (uncompressed)`);
+          const zstd = new ZstdDecoder(declared.size, what);
+          // Small reads: zstd expands each input chunk in one go, and 64 KiB
+          // of compressed headers is already ~640 KiB of output.
+          for await (const chunk of blobChunks(path, blob, at, 64 << 10)) {
+            zstd.decode(chunk, (piece) => {
+              plain.update(piece);
+              x.feed(piece);
+            });
+          }
+          zstd.finish();
+          plain.finish();
+        }
+      } catch (e) {
+        await x.abort();
+        throw x.explain(e);
+      }
+      return x.commit();
     },
   };
 }

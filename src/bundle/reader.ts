@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -6,183 +5,29 @@ import { Readable, pipeline as pipelineCb } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { KbundleError } from '../util/errors.js';
-import { Verifier, VerifyingStream, hexOf, type Digested } from './digest.js';
+import { walkArchive } from './archive-walk.js';
+import { Verifier, VerifyingStream, checkDigested, hexOf, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
+import { rangeThread, workerMinBytes } from './range-thread.js';
+import { BLOB_RE } from './scan.js';
 import { checkEntryName } from './tar-paths.js';
 
-/** What one streaming pass over a bundle tar learned, before any JSON is trusted. */
-export interface ScannedArchive {
-  file: string;
-  /** Every blob by digest with its actual size; content already matched the digest in its name. */
-  blobs: Map<string, number>;
-  /** Bytes of blobs that may be JSON or a signature (small, starting with `{` or `u`). */
-  small: Map<string, Buffer>;
-  ociLayout: Buffer;
-  indexJson: Buffer;
-}
-
-export interface ScanLimits {
-  /** Largest blob kept in memory for JSON parsing. */
-  maxJsonSize?: number;
-  /** Cap on the sum of blobs kept in memory. */
-  maxRetained?: number;
-}
-
-const BLOB_RE = /^blobs\/sha256\/([a-f0-9]{64})$/;
-const TOP_FILES = new Set(['index.json', 'oci-layout']);
-const DIRS = new Set(['blobs', 'blobs/sha256']);
-
 /**
- * One pass over the archive with bounded memory: every entry must be one the
- * layout defines (directory `blobs/`, `blobs/sha256/`, files `oci-layout`,
- * `index.json`, `blobs/sha256/<hex>`), appear once, and every blob must hash
- * to its own name. Large blobs are hashed and dropped; only candidate JSON is
- * kept. Nothing is written to disk.
- */
-export async function scanArchive(file: string, limits: ScanLimits = {}): Promise<ScannedArchive> {
-  const maxJson = limits.maxJsonSize ?? 1 << 20;
-  const maxRetained = limits.maxRetained ?? 64 << 20;
-  const fail = (msg: string, code: number = BundleExit.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
-  const seen = new Set<string>();
-  const blobs = new Map<string, number>();
-  const small = new Map<string, Buffer>();
-  let retained = 0;
-  let ociLayout: Buffer | null = null;
-  let indexJson: Buffer | null = null;
-  const extractor = tar.extract();
-  const done = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extractor as unknown as NodeJS.WritableStream).catch((e: Error) => {
-    throw e instanceof KbundleError ? e : fail(classify(e));
-  });
-  try {
-    for await (const entry of extractor) {
-      const h = entry.header;
-      const named = checkEntryName(h.name);
-      if ('reason' in named) throw fail(`entry ${JSON.stringify(h.name)} ${named.reason}`);
-      const path = named.path;
-      if (seen.has(path)) throw fail(`duplicate entry ${path}`);
-      seen.add(path);
-      if (DIRS.has(path)) {
-        if (h.type !== 'directory') throw fail(`entry ${path} must be a directory, is a ${h.type}`);
-        entry.resume();
-        continue;
-      }
-      const blob = BLOB_RE.exec(path);
-      if (!blob && !TOP_FILES.has(path)) throw fail(`entry ${path} is not part of an OCI image layout`);
-      if (h.type !== 'file') throw fail(`entry ${path} must be a regular file, is a ${h.type}`);
-      if (!blob) {
-        if (h.size > maxJson) throw fail(`${path} is ${h.size} bytes, over the ${maxJson}-byte limit`, BundleExit.LimitExceeded);
-        const buf = await collect(entry as unknown as AsyncIterable<Buffer>);
-        if (path === 'index.json') indexJson = buf;
-        else ociLayout = buf;
-        continue;
-      }
-      const digest = `sha256:${blob[1]}`;
-      const hash = createHash('sha256');
-      let keep: Buffer[] | null = h.size <= maxJson ? [] : null;
-      let first = true;
-      for await (const chunk of entry as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        if (first && keep && chunk.length > 0) {
-          // JSON starts with `{`, a minisign file with `u`; modules and
-          // sources never do, so they are not held in memory.
-          if (chunk[0] !== 0x7b && chunk[0] !== 0x75) keep = null;
-          first = false;
-        }
-        keep?.push(chunk);
-      }
-      const got = 'sha256:' + hash.digest('hex');
-      if (got !== digest) throw fail(`blob ${digest} is corrupt: its content hashes to ${got}`, BundleExit.DigestMismatch);
-      blobs.set(digest, h.size);
-      if (keep) {
-        retained += h.size;
-        if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, BundleExit.LimitExceeded);
-        small.set(digest, Buffer.concat(keep));
-      }
-    }
-  } catch (e) {
-    extractor.destroy();
-    await done.catch(() => undefined);
-    throw e instanceof KbundleError ? e : fail(classify(e as Error));
-  }
-  await done;
-  if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
-  if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
-  return { file, blobs, small, ociLayout, indexJson };
-}
-
-function classify(e: Error): string {
-  if (/unexpected end/i.test(e.message)) return 'truncated archive (unexpected end of data)';
-  return `not a valid tar archive (${e.message})`;
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
-}
-
-/**
- * Where each blob's bytes start in the archive, from a walk over the tar
- * headers alone (a few hundred bytes read per entry), so a blob can be read
- * straight from its offset instead of by parsing the archive up to it. Every
- * read from an offset is still verified against the blob's digest and size,
- * so a wrong offset can only fail a read, never pass wrong bytes. Headers
- * this walk does not follow (GNU long names) end it early; blobs past that
- * point are read by the streaming path instead.
+ * Where each blob's bytes start in the archive, from the header walk alone
+ * (archive-walk.ts), so a blob can be read straight from its offset instead
+ * of by parsing the archive up to it. Every read from an offset is still
+ * verified against the blob's digest and size, so a wrong offset can only
+ * fail a read, never pass wrong bytes. Blobs past a header the walk does not
+ * follow (GNU long names) are read by the streaming path instead.
  */
 export function locateBlobs(file: string): Map<string, number> {
   const at = new Map<string, number>();
-  const fd = openSync(file, 'r');
-  try {
-    const h = Buffer.alloc(512);
-    let pos = 0;
-    let paxPath: string | null = null;
-    for (;;) {
-      if (readSync(fd, h, 0, 512, pos) !== 512 || h.every((b) => b === 0)) break;
-      const size = headerSize(h);
-      if (size === null) break;
-      const type = String.fromCharCode(h[156]!);
-      const dataAt = pos + 512;
-      pos = dataAt + Math.ceil(size / 512) * 512;
-      if (type === 'x') {
-        if (size > 1 << 20) break;
-        const pax = Buffer.alloc(size);
-        if (readSync(fd, pax, 0, size, dataAt) !== size) break;
-        paxPath = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(pax.toString('utf8'))?.[1] ?? null;
-        continue;
-      }
-      if (type === 'g') continue;
-      if (type !== '0' && type !== '\0' && type !== '5') break;
-      const name = paxPath ?? headerName(h);
-      paxPath = null;
-      const checked = checkEntryName(name);
-      const blob = 'path' in checked ? BLOB_RE.exec(checked.path) : null;
-      if (blob && type !== '5' && !at.has(`sha256:${blob[1]}`)) at.set(`sha256:${blob[1]}`, dataAt);
-    }
-  } finally {
-    closeSync(fd);
+  for (const e of walkArchive(file).entries) {
+    const checked = checkEntryName(e.name);
+    const blob = 'path' in checked && e.type === 'file' ? BLOB_RE.exec(checked.path) : null;
+    if (blob && !at.has(`sha256:${blob[1]}`)) at.set(`sha256:${blob[1]}`, e.dataAt);
   }
   return at;
-}
-
-function headerName(h: Buffer): string {
-  const str = (off: number, len: number) => {
-    const end = h.indexOf(0, off);
-    return h.toString('utf8', off, end === -1 || end > off + len ? off + len : end);
-  };
-  const name = str(0, 100);
-  const prefix = h.toString('latin1', 257, 262) === 'ustar' ? str(345, 155) : '';
-  return prefix ? `${prefix}/${name}` : name;
-}
-
-function headerSize(h: Buffer): number | null {
-  if (h[124]! & 0x80) {
-    let n = 0;
-    for (let i = 125; i < 136; i++) n = n * 256 + h[i]!;
-    return Number.isSafeInteger(n) ? n : null;
-  }
-  const text = h.toString('latin1', 124, 136).replace(/[\0 ]+$/, '').trim();
-  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : text === '' ? 0 : null;
 }
 
 /**
@@ -226,6 +71,41 @@ export function readBlobFromArchive(file: string, expected: Digested, offset?: n
 }
 
 /**
+ * One blob's bytes in `chunkSize` pieces (views of one reused buffer: use
+ * each before asking for the next), verified like readBlobFromArchive: the
+ * last step throws unless exactly the expected bytes came. With `offset`
+ * they are read synchronously from there, with a turn of the event loop
+ * every 16 MiB so timers and other threads' messages are not held up.
+ */
+export async function* blobChunks(file: string, expected: Digested, offset?: number, chunkSize = 64 << 10): AsyncGenerator<Buffer> {
+  if (offset === undefined) {
+    yield* readBlobFromArchive(file, expected, undefined, chunkSize) as AsyncIterable<Buffer>;
+    return;
+  }
+  const verifier = new Verifier(expected, `${file}: blob ${expected.digest}`);
+  const buf = Buffer.allocUnsafeSlow(chunkSize);
+  const fd = openSync(file, 'r');
+  try {
+    for (let done = 0, sinceTurn = 0; done < expected.size; ) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, expected.size - done), offset + done);
+      if (n === 0) break;
+      const piece = buf.subarray(0, n);
+      verifier.update(piece);
+      done += n;
+      sinceTurn += n;
+      if (sinceTurn >= 16 << 20) {
+        sinceTurn = 0;
+        await new Promise((r) => setImmediate(r));
+      }
+      yield piece;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  verifier.finish();
+}
+
+/**
  * Copies the wanted blobs to `dir/<hex>`, each verified and renamed into
  * place only when complete: those with a known offset read from there, the
  * rest in one pass over the archive.
@@ -233,14 +113,14 @@ export function readBlobFromArchive(file: string, expected: Digested, offset?: n
 export async function copyBlobsFromArchive(file: string, wanted: Map<string, number>, dir: string, offsets: Map<string, number> = new Map()): Promise<void> {
   await mkdir(dir, { recursive: true });
   const byName = new Map<string, Digested>();
+  const located: (Digested & { at: number; final: string })[] = [];
   for (const [digest, size] of wanted) {
     const at = offsets.get(digest);
-    if (at === undefined) {
-      byName.set(`blobs/sha256/${hexOf(digest)}`, { digest, size });
-      continue;
-    }
-    copyRangeVerified(file, at, { digest, size }, join(dir, hexOf(digest)));
+    if (at === undefined) byName.set(`blobs/sha256/${hexOf(digest)}`, { digest, size });
+    else located.push({ digest, size, at, final: join(dir, hexOf(digest)) });
   }
+  if (located.reduce((n, b) => n + b.size, 0) >= workerMinBytes()) await copyRangesElsewhere(file, located);
+  else for (const b of located) copyRangeVerified(file, b.at, b, b.final);
   if (byName.size === 0) return;
   const extractor = tar.extract();
   const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extractor as unknown as NodeJS.WritableStream);
@@ -292,6 +172,28 @@ function copyRangeVerified(file: string, at: number, expected: Digested, final: 
     closeSync(src);
   }
   renameSync(part, final);
+}
+
+/**
+ * copyRangeVerified for many blobs on the reader thread, leaving this one
+ * free (to unpack the source meanwhile): the thread copies each range into
+ * `<final>.part`; each copy is renamed into place only once all of them
+ * hashed to what the index declares, and removed otherwise.
+ */
+async function copyRangesElsewhere(file: string, blobs: (Digested & { at: number; final: string })[]): Promise<void> {
+  const parts = blobs.map((b) => b.final + '.part');
+  for (const p of parts) rmSync(p, { force: true });
+  try {
+    const got = await rangeThread().copy(
+      file,
+      blobs.map((b, i) => ({ at: b.at, size: b.size, to: parts[i]! })),
+    );
+    blobs.forEach((b, i) => checkDigested(got[i]!, b, `${file}: blob ${b.digest}`));
+  } catch (e) {
+    for (const p of parts) rmSync(p, { force: true });
+    throw e;
+  }
+  blobs.forEach((b, i) => renameSync(parts[i]!, b.final));
 }
 
 /** Writes a verified stream to `final` through `final.part`, renamed only when complete. */

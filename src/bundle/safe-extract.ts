@@ -2,10 +2,9 @@ import { chmodSync, closeSync, fchmodSync, futimesSync, linkSync, mkdirSync, ope
 import { lstat, mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { KbundleError } from '../util/errors.js';
 import { BundleExit } from './exit-codes.js';
+import { TarFormatError, TarParser, type TarHeader, type TarSink, type TarType } from './tar-parse.js';
 import { checkEntryName, symlinkStaysInside, type LinkLookup } from './tar-paths.js';
 
 export interface ExtractLimits {
@@ -50,115 +49,171 @@ type Kind = 'file' | 'dir' | 'implicit-dir' | 'symlink' | 'link';
  * files.
  */
 export async function safeExtract(input: Readable, dest: string, opts: ExtractOptions = {}): Promise<ExtractedEntry[]> {
-  const what = opts.what ?? 'archive';
-  const limits = { ...DEFAULT_LIMITS, ...stripUndefined(opts) };
-  if (await exists(dest)) throw new KbundleError(`${dest} already exists; refusing to extract ${what} over it`, BundleExit.UnsafeArchive);
-  await mkdir(dirname(dest), { recursive: true });
-  const staging = await mkdtemp(join(dirname(dest), `.${basename(dest)}.partial-`));
-  const fail = (msg: string, code: number = BundleExit.UnsafeArchive) => new KbundleError(`${what}: ${msg}`, code);
-  const kinds = new Map<string, Kind>();
-  const linkTargets = new Map<string, string>();
-  const lookup: LinkLookup = (p) => {
-    const k = kinds.get(p);
-    if (!k) return null;
-    return k === 'symlink' ? { kind: 'symlink', target: linkTargets.get(p)! } : { kind: 'other' };
-  };
-  const out: ExtractedEntry[] = [];
-  const dirTimes: [string, Date][] = [];
-  let total = 0;
-  const extractor = tar.extract();
+  const x = await SafeExtraction.begin(dest, opts);
   try {
-    const done = pipeline(input, extractor as unknown as NodeJS.WritableStream).catch((e: Error) => {
-      throw e instanceof KbundleError ? e : fail(`truncated or not a tar archive (${e.message})`);
-    });
-    try {
-      for await (const entry of extractor) {
-        const h = entry.header;
-        const named = checkEntryName(h.name);
-        if ('reason' in named) throw fail(`entry ${JSON.stringify(h.name)} ${named.reason}`);
-        const path = named.path;
-        if (out.length >= limits.maxEntries) throw fail(`more than ${limits.maxEntries} entries`, BundleExit.LimitExceeded);
-        const type = entryType(h.type);
-        if (!type) throw fail(`entry ${path} is a ${h.type}; only files, directories and links are allowed`);
-        const prior = kinds.get(path);
-        if (prior && !(prior === 'implicit-dir' && type === 'dir')) throw fail(`duplicate entry ${path}`);
-        // Ancestors must be directories: a file below a symlink would be
-        // written wherever the symlink points.
-        const parts = path.split('/');
-        for (let i = 1; i < parts.length; i++) {
-          const anc = parts.slice(0, i).join('/');
-          const k = kinds.get(anc);
-          if (k && k !== 'dir' && k !== 'implicit-dir') throw fail(`entry ${path} lies below ${anc}, which is a ${k}`);
-          if (!k) {
-            kinds.set(anc, 'implicit-dir');
-            mkdirSync(join(staging, anc), { mode: 0o755 });
-          }
-        }
-        const abs = join(staging, path);
-        const executable = (h.mode & 0o111) !== 0;
-        if (type === 'file') {
-          if (h.size > limits.maxEntrySize) throw fail(`entry ${path} is ${h.size} bytes, over the ${limits.maxEntrySize}-byte limit`, BundleExit.LimitExceeded);
-          total += h.size;
-          if (total > limits.maxTotalSize) throw fail(`contents exceed the ${limits.maxTotalSize}-byte limit`, BundleExit.LimitExceeded);
-          kinds.set(path, 'file');
-          // Synchronous calls: awaiting open/write/chmod/utimes on the
-          // thread pool per file and per chunk, not the disk, was the unpack
-          // cost (idle most of the time, measured on tmpfs).
-          const fd = openSync(abs, 'wx', 0o600);
-          try {
-            for await (const c of entry as AsyncIterable<Buffer>) for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
-            fchmodSync(fd, executable ? 0o755 : 0o644);
-            futimesSync(fd, h.mtime, h.mtime);
-          } finally {
-            closeSync(fd);
-          }
-          out.push({ path, type, size: h.size, executable });
-          continue;
-        }
-        entry.resume();
-        if (type === 'dir') {
-          if (prior !== 'implicit-dir') mkdirSync(abs, { mode: 0o755 });
-          chmodSync(abs, 0o755);
-          kinds.set(path, 'dir');
-          dirTimes.push([abs, h.mtime]);
-          out.push({ path, type, size: 0, executable: true });
-        } else if (type === 'symlink') {
-          kinds.set(path, 'symlink');
-          linkTargets.set(path, h.linkname);
-          if (!symlinkStaysInside(path, h.linkname, lookup)) throw fail(`symlink ${path} -> ${h.linkname} points outside the extraction root`);
-          symlinkSync(h.linkname, abs);
-          out.push({ path, type, size: 0, executable: false, target: h.linkname });
-        } else {
-          const src = checkEntryName(h.linkname);
-          if ('reason' in src) throw fail(`hardlink ${path} -> ${h.linkname}: target ${src.reason}`);
-          if (kinds.get(src.path) !== 'file') throw fail(`hardlink ${path} -> ${h.linkname}: target is not a regular file earlier in the archive`);
-          kinds.set(path, 'link');
-          linkSync(join(staging, src.path), abs);
-          out.push({ path, type, size: 0, executable: false, target: src.path });
-        }
-      }
-    } catch (e) {
-      extractor.destroy();
-      await done.catch(() => undefined);
-      // A tar-stream parse error surfaces through the entry being read.
-      throw e instanceof KbundleError || (e as NodeJS.ErrnoException).code ? e : fail(`truncated or not a tar archive (${(e as Error).message})`);
-    }
-    await done;
-    // Links can be chained through symlinks that appear later in the
-    // archive; re-check every one with the complete picture.
-    for (const [p, target] of linkTargets) {
-      if (!symlinkStaysInside(p, target, lookup)) throw fail(`symlink ${p} -> ${target} points outside the extraction root`);
-    }
-    for (const [abs, t] of dirTimes.reverse()) await utimes(abs, t, t);
-    await rename(staging, dest);
-    return out;
+    for await (const chunk of input as AsyncIterable<Buffer>) x.feed(chunk);
   } catch (e) {
-    await rm(staging, { recursive: true, force: true });
-    throw e;
+    await x.abort();
+    throw x.explain(e);
+  }
+  return x.commit();
+}
+
+/**
+ * safeExtract driven by pushing the tar's bytes in (`feed`, synchronous:
+ * each entry is checked and written before it returns), for callers that
+ * produce the bytes themselves (the bundle source: read, verified and
+ * decompressed in one loop). Ends with `commit` or `abort`.
+ */
+export class SafeExtraction implements TarSink {
+  private readonly parser = new TarParser(this);
+  private readonly fail: (msg: string, code?: number) => KbundleError;
+  private readonly kinds = new Map<string, Kind>();
+  private readonly linkTargets = new Map<string, string>();
+  private readonly lookup: LinkLookup;
+  private readonly out: ExtractedEntry[] = [];
+  private readonly dirTimes: [string, Date][] = [];
+  private total = 0;
+  /** Open file of the entry being written, and its header. */
+  private fd = -1;
+  private current: TarHeader | null = null;
+
+  private constructor(
+    private readonly staging: string,
+    private readonly dest: string,
+    what: string,
+    private readonly limits: Required<ExtractLimits>,
+  ) {
+    this.fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${what}: ${msg}`, code);
+    this.lookup = (p) => {
+      const k = this.kinds.get(p);
+      if (!k) return null;
+      return k === 'symlink' ? { kind: 'symlink', target: this.linkTargets.get(p)! } : { kind: 'other' };
+    };
+  }
+
+  static async begin(dest: string, opts: ExtractOptions = {}): Promise<SafeExtraction> {
+    const what = opts.what ?? 'archive';
+    if (await exists(dest)) throw new KbundleError(`${dest} already exists; refusing to extract ${what} over it`, BundleExit.UnsafeArchive);
+    await mkdir(dirname(dest), { recursive: true });
+    const staging = await mkdtemp(join(dirname(dest), `.${basename(dest)}.partial-`));
+    return new SafeExtraction(staging, dest, what, { ...DEFAULT_LIMITS, ...stripUndefined(opts) });
+  }
+
+  /** Parses and writes what `chunk` completes; throws on the first problem (then call `abort`). */
+  feed(chunk: Buffer): void {
+    this.parser.feed(chunk);
+  }
+
+  /** The archive ended: checks it ended cleanly and that links hold, then moves the tree into place. */
+  async commit(): Promise<ExtractedEntry[]> {
+    try {
+      this.parser.finish();
+      // Links can be chained through symlinks that appear later in the
+      // archive; re-check every one with the complete picture.
+      for (const [p, target] of this.linkTargets) {
+        if (!symlinkStaysInside(p, target, this.lookup)) throw this.fail(`symlink ${p} -> ${target} points outside the extraction root`);
+      }
+      for (const [abs, t] of this.dirTimes.reverse()) await utimes(abs, t, t);
+      await rename(this.staging, this.dest);
+      return this.out;
+    } catch (e) {
+      await this.abort();
+      throw this.explain(e);
+    }
+  }
+
+  /** Removes everything written so far. */
+  async abort(): Promise<void> {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+    await rm(this.staging, { recursive: true, force: true });
+  }
+
+  /** A tar format problem as this archive's error (exit 32); other errors unchanged. */
+  explain(e: unknown): unknown {
+    return e instanceof TarFormatError ? this.fail(`truncated or not a tar archive (${e.message})`) : e;
+  }
+
+  entry(h: TarHeader): void {
+    const { kinds, limits, fail, staging } = this;
+    const named = checkEntryName(h.name);
+    if ('reason' in named) throw fail(`entry ${JSON.stringify(h.name)} ${named.reason}`);
+    const path = named.path;
+    if (this.out.length >= limits.maxEntries) throw fail(`more than ${limits.maxEntries} entries`, BundleExit.LimitExceeded);
+    const type = entryType(h.type);
+    if (!type) throw fail(`entry ${path} is a ${h.type}; only files, directories and links are allowed`);
+    const prior = kinds.get(path);
+    if (prior && !(prior === 'implicit-dir' && type === 'dir')) throw fail(`duplicate entry ${path}`);
+    // Ancestors must be directories: a file below a symlink would be
+    // written wherever the symlink points.
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const anc = parts.slice(0, i).join('/');
+      const k = kinds.get(anc);
+      if (k && k !== 'dir' && k !== 'implicit-dir') throw fail(`entry ${path} lies below ${anc}, which is a ${k}`);
+      if (!k) {
+        kinds.set(anc, 'implicit-dir');
+        mkdirSync(join(staging, anc), { mode: 0o755 });
+      }
+    }
+    const abs = join(staging, path);
+    const executable = (h.mode & 0o111) !== 0;
+    this.current = h;
+    if (type === 'file') {
+      if (h.size > limits.maxEntrySize) throw fail(`entry ${path} is ${h.size} bytes, over the ${limits.maxEntrySize}-byte limit`, BundleExit.LimitExceeded);
+      this.total += h.size;
+      if (this.total > limits.maxTotalSize) throw fail(`contents exceed the ${limits.maxTotalSize}-byte limit`, BundleExit.LimitExceeded);
+      kinds.set(path, 'file');
+      // Synchronous calls: awaiting open/write/chmod/utimes on the thread
+      // pool per file and per chunk, not the disk, was the unpack cost (idle
+      // most of the time, measured on tmpfs).
+      this.fd = openSync(abs, 'wx', 0o600);
+      this.out.push({ path, type, size: h.size, executable });
+    } else if (type === 'dir') {
+      if (prior !== 'implicit-dir') mkdirSync(abs, { mode: 0o755 });
+      chmodSync(abs, 0o755);
+      kinds.set(path, 'dir');
+      this.dirTimes.push([abs, h.mtime]);
+      this.out.push({ path, type, size: 0, executable: true });
+    } else if (type === 'symlink') {
+      const target = h.linkname ?? '';
+      kinds.set(path, 'symlink');
+      this.linkTargets.set(path, target);
+      if (!symlinkStaysInside(path, target, this.lookup)) throw fail(`symlink ${path} -> ${target} points outside the extraction root`);
+      symlinkSync(target, abs);
+      this.out.push({ path, type, size: 0, executable: false, target });
+    } else {
+      const linkname = h.linkname ?? '';
+      const src = checkEntryName(linkname);
+      if ('reason' in src) throw fail(`hardlink ${path} -> ${linkname}: target ${src.reason}`);
+      if (kinds.get(src.path) !== 'file') throw fail(`hardlink ${path} -> ${linkname}: target is not a regular file earlier in the archive`);
+      kinds.set(path, 'link');
+      linkSync(join(staging, src.path), abs);
+      this.out.push({ path, type, size: 0, executable: false, target: src.path });
+    }
+  }
+
+  data(piece: Buffer): void {
+    // Bytes of anything but a regular file (a directory or link with a size) are skipped.
+    if (this.fd < 0) return;
+    for (let off = 0; off < piece.length; ) off += writeSync(this.fd, piece, off, piece.length - off);
+  }
+
+  end(): void {
+    if (this.fd < 0) return;
+    const fd = this.fd;
+    this.fd = -1;
+    try {
+      fchmodSync(fd, (this.current!.mode & 0o111) !== 0 ? 0o755 : 0o644);
+      futimesSync(fd, this.current!.mtime, this.current!.mtime);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
-function entryType(t: string): ExtractedEntry['type'] | null {
+function entryType(t: TarType): ExtractedEntry['type'] | null {
   switch (t) {
     case 'file':
       return 'file';

@@ -14,7 +14,7 @@ import {
   type TargetConfig,
   type TargetModule,
 } from './oci.js';
-import type { ScannedArchive } from './reader.js';
+import type { ScannedArchive } from './scan.js';
 import { describeMinisign, verifyMinisign, type PublicKey } from './sign-index.js';
 
 /** What `kbundle bundle ls` shows; built only from verified, signed content. */

@@ -8,7 +8,10 @@ import { BundleExit } from './exit-codes.js';
 // Node's static detection of its named exports.
 const require = createRequire(import.meta.url);
 const zstd = require('zstd-napi') as typeof ZstdNapi;
-const binding = require('zstd-napi/binding') as { versionString(): string };
+const binding = require('zstd-napi/binding') as {
+  versionString(): string;
+  DCtx: new () => { decompressStream(dst: Uint8Array, src: Uint8Array): [remaining: number, produced: number, consumed: number] };
+};
 const zstdNapiVersion = (require('zstd-napi/package.json') as { version: string }).version;
 
 export const DEFAULT_ZSTD_LEVEL = 19;
@@ -105,5 +108,54 @@ class BoundedDecompressStream extends zstd.DecompressStream {
   private explain(err: Error | null | undefined): Error | null | undefined {
     if (!err || err instanceof KbundleError) return err;
     return new KbundleError(`${this.what}: not valid zstd data (${err.message})`, BundleExit.DigestMismatch);
+  }
+}
+
+/**
+ * decompressStream's checks without a stream: `decode` hands each piece of
+ * output to a callback before it returns, through one reused buffer, so the
+ * bundle's source can be read, verified, decompressed and extracted in one
+ * synchronous loop (the stream version cost a buffer and a stream hop per
+ * 64 KiB; docs/performance.md, unpack). Same limits and messages.
+ */
+export class ZstdDecoder {
+  private readonly dctx = new binding.DCtx();
+  private readonly out = Buffer.allocUnsafeSlow(256 << 10);
+  private produced = 0;
+  private inFrame = false;
+
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {}
+
+  /** `each` gets views of a reused buffer, valid only during the call. */
+  decode(input: Uint8Array, each: (piece: Buffer) => void): void {
+    let src = input;
+    for (;;) {
+      let r: [number, number, number];
+      try {
+        r = this.dctx.decompressStream(this.out, src);
+      } catch (e) {
+        throw new KbundleError(`${this.what}: not valid zstd data (${(e as Error).message})`, BundleExit.DigestMismatch);
+      }
+      const [remaining, produced, consumed] = r;
+      if (produced > 0) {
+        this.produced += produced;
+        if (this.produced > this.limit) throw new KbundleError(`${this.what}: decompressed output exceeds the declared ${this.limit} bytes`, BundleExit.LimitExceeded);
+        each(this.out.subarray(0, produced));
+      }
+      src = src.subarray(consumed);
+      // Done with this input once it is consumed and zstd has nothing more to flush (same test as zstd-napi's stream).
+      if (src.length === 0 && (produced < this.out.length || remaining === 0)) {
+        this.inFrame = remaining !== 0;
+        return;
+      }
+    }
+  }
+
+  /** Throws if the input stopped inside a frame. */
+  finish(): void {
+    if (this.inFrame) throw new KbundleError(`${this.what}: not valid zstd data (Stream ended in middle of compressed data frame)`, BundleExit.DigestMismatch);
   }
 }

@@ -16,10 +16,10 @@ beforeAll(() => {
   dir = targetRoot(K612).root;
 });
 
-function refused(file: string, code: number, message: RegExp | string): void {
+function refused(file: string, code: number, message: RegExp | string, env: NodeJS.ProcessEnv = {}): void {
   const s = targetRoot(K612);
   const before = snapshot(s.root);
-  const r = kbundle(['bundle', 'install', file, '-k', K612, ...s.treeArgs, ...trust]);
+  const r = kbundle(['bundle', 'install', file, '-k', K612, ...s.treeArgs, ...trust], env);
   expect(r.code, r.stderr).toBe(code);
   if (typeof message === 'string') expect(r.stderr).toContain(message);
   else expect(r.stderr).toMatch(message);
@@ -44,6 +44,7 @@ describe('bundle install refuses bad input and writes nothing', () => {
     buf[memberOffset(out, member) + 100] ^= 1;
     writeFileSync(out, buf);
     refused(out, 31, new RegExp(`blob sha256:${member.slice(13)} is corrupt`));
+    refused(out, 31, new RegExp(`blob sha256:${member.slice(13)} is corrupt`), { KBUNDLE_WORKER_MIN_BYTES: '0' });
   });
 
   test('tampered index (re-hashed, not re-signed) → 30', async () => {
@@ -95,18 +96,22 @@ t=tarfile.open(sys.argv[1],'a'); i=tarfile.TarInfo('oci-layout'); d=b'{"imageLay
     ['device node', "d('hello-1.0/'); f('hello-1.0/dkms.conf'); f('hello-1.0/dev', b'', type=tarfile.CHRTYPE, devmajor=1, devminor=3)", 32, /device|not allowed|type/],
     ['duplicate', "d('hello-1.0/'); f('hello-1.0/dkms.conf'); f('hello-1.0/dkms.conf', b'y')", 32, /duplicate/],
   ];
+  // Large bundles read on worker threads (scan, module copies, source decompression); 0 takes those paths here too.
+  const threaded = { KBUNDLE_WORKER_MIN_BYTES: '0' };
   for (const [what, spec, code, msg] of evilSources) {
-    test(`source tar with ${what} → ${code}`, async () => {
+    test(`source tar with ${what} → ${code} (main thread, and threaded)`, async () => {
       const out = join(dir, `${what.replace(/ /g, '-')}.kbundle`);
       await resignWithSource(good, out, craftTar(spec));
       refused(out, code, msg);
+      refused(out, code, msg, threaded);
     });
   }
 
-  test('zstd source that expands past its declared size → 37', async () => {
+  test('zstd source that expands past its declared size → 37 (main thread, and threaded)', async () => {
     const out = join(dir, 'bomb.kbundle');
     const plain = craftTar(`d('hello-1.0/'); f('hello-1.0/dkms.conf', b'PACKAGE_NAME=hello\\n'); f('hello-1.0/big', b'\\0' * 4000000)`);
     await resignWithSource(good, out, plain, 20_000);
     refused(out, 37, 'decompressed output exceeds the declared 20000 bytes');
+    refused(out, 37, 'decompressed output exceeds the declared 20000 bytes', threaded);
   });
 });
