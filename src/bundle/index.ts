@@ -1,7 +1,7 @@
 export { BundleExit, type BundleExitCode } from './exit-codes.js';
 export { canonicalJson, canonicalJsonBytes, byteOrder } from './canonical-json.js';
 export { digestOf, digestFile, digestStream, descriptor, fileDescriptor, ociToIntegrity, VerifyingStream, type Digested } from './digest.js';
-export { compressStream, decompressStream, zstdParameters, DEFAULT_ZSTD_LEVEL, type ZstdParameters } from './zstd.js';
+export { compressStream, ZstdDecoder, zstdParameters, DEFAULT_ZSTD_LEVEL, type ZstdParameters } from './zstd.js';
 export { reproTar, packDirectory, collectTree, newestMtime, type ReproEntry } from './repro-tar.js';
 export { safeExtract, type ExtractLimits, type ExtractedEntry } from './safe-extract.js';
 export * from './oci.js';

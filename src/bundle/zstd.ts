@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { Transform, TransformCallback } from 'node:stream';
+import type { Transform } from 'node:stream';
 import type * as ZstdNapi from 'zstd-napi';
 import { KbundleError } from '../util/errors.js';
 import { BundleExit } from './exit-codes.js';
@@ -63,60 +63,15 @@ export function compressStream(level: number = DEFAULT_ZSTD_LEVEL): Transform {
   });
 }
 
-export interface DecompressOptions {
-  /** Abort once the output exceeds this many bytes (decompression bomb guard). */
-  maxOutput: number;
-  /** Name used in the error message. */
-  what?: string;
-}
-
 /**
- * Decompressor that fails as soon as the output passes `maxOutput`. The
+ * Decompressor that fails as soon as the output passes `limit`. The
  * declared size comes from signed metadata, so a blob that expands beyond it
- * is hostile or corrupt; stopping inside the decompression loop (zstd-napi
- * pushes every output buffer of one input chunk synchronously) bounds the
- * memory, disk and CPU spent on it.
- */
-export function decompressStream(opts: DecompressOptions): Transform {
-  return new BoundedDecompressStream(opts.maxOutput, opts.what ?? 'zstd stream');
-}
-
-class BoundedDecompressStream extends zstd.DecompressStream {
-  private produced = 0;
-  constructor(
-    private readonly limit: number,
-    private readonly what: string,
-  ) {
-    super();
-  }
-  override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk !== null) {
-      this.produced += (chunk as Buffer).length;
-      // Thrown inside zstd-napi's try block, which hands it to the callback.
-      if (this.produced > this.limit) {
-        throw new KbundleError(`${this.what}: decompressed output exceeds the declared ${this.limit} bytes`, BundleExit.LimitExceeded);
-      }
-    }
-    return super.push(chunk, encoding);
-  }
-  override _transform(chunk: unknown, encoding: string, done: TransformCallback): void {
-    super._transform(chunk, encoding, (err?: Error | null) => done(this.explain(err)));
-  }
-  override _flush(done: TransformCallback): void {
-    super._flush((err?: Error | null) => done(this.explain(err)));
-  }
-  private explain(err: Error | null | undefined): Error | null | undefined {
-    if (!err || err instanceof KbundleError) return err;
-    return new KbundleError(`${this.what}: not valid zstd data (${err.message})`, BundleExit.DigestMismatch);
-  }
-}
-
-/**
- * decompressStream's checks without a stream: `decode` hands each piece of
- * output to a callback before it returns, through one reused buffer, so the
- * bundle's source can be read, verified, decompressed and extracted in one
- * synchronous loop (the stream version cost a buffer and a stream hop per
- * 64 KiB; docs/performance.md, unpack). Same limits and messages.
+ * is hostile or corrupt; stopping inside the decompression loop bounds the
+ * memory, disk and CPU spent on it. Synchronous: `decode` hands each piece
+ * of output to a callback before it returns, through one reused buffer, so
+ * a source can be read, decompressed and extracted in one loop (a Transform
+ * stream cost a buffer and a stream hop per 64 KiB; docs/performance.md).
+ * The worker in unzstd-worker.cjs runs the same loop with the same limit.
  */
 export class ZstdDecoder {
   private readonly dctx = new binding.DCtx();

@@ -14,7 +14,6 @@ import { setWorkerMinBytes, workerMinBytes } from '../../src/bundle/range-thread
 import { scanArchive } from '../../src/bundle/scan.js';
 import { TarFormatError, TarParser, type TarHeader } from '../../src/bundle/tar-parse.js';
 import { writeBundle } from '../../src/bundle/writer.js';
-import { compressStream, decompressStream, ZstdDecoder } from '../../src/bundle/zstd.js';
 import { KbundleError } from '../../src/util/errors.js';
 import { makeSourceTree, realModules, spec, target, testKeys, tmp } from './fixtures.js';
 
@@ -128,63 +127,6 @@ f('d/big', bytes(range(256)) * 700)
     for (let i = 0; i < 512; i++) sum += v7[i]!;
     v7.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
     expect(() => new TarParser(sink).feed(v7)).toThrow(/unknown format/);
-  });
-});
-
-describe('ZstdDecoder', () => {
-  async function zst(data: Buffer): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    const c = compressStream(3);
-    const done = (async () => {
-      for await (const p of c as AsyncIterable<Buffer>) parts.push(p);
-    })();
-    c.end(data);
-    await done;
-    return Buffer.concat(parts);
-  }
-  const decode = (z: Buffer, limit: number, step = 1 << 16) => {
-    const d = new ZstdDecoder(limit, 'source blob');
-    const out: Buffer[] = [];
-    for (let i = 0; i < z.length; i += step) d.decode(z.subarray(i, i + step), (p) => out.push(Buffer.from(p)));
-    d.finish();
-    return Buffer.concat(out);
-  };
-
-  test('same output as decompressStream, whatever the input pieces', async () => {
-    const data = Buffer.concat([readFileSync(process.execPath).subarray(0, 3 << 20), Buffer.alloc(2 << 20)]);
-    const z = await zst(data);
-    expect(decode(z, data.length).equals(data)).toBe(true);
-    expect(decode(z, data.length, 777).equals(data)).toBe(true);
-    const viaStream: Buffer[] = [];
-    const s = decompressStream({ maxOutput: data.length });
-    const done = (async () => {
-      for await (const p of s as AsyncIterable<Buffer>) viaStream.push(p);
-    })();
-    s.end(z);
-    await done;
-    expect(Buffer.concat(viaStream).equals(data)).toBe(true);
-  });
-
-  test('bomb guard and broken input: the stream version’s exit codes and messages', async () => {
-    const z = await zst(Buffer.alloc(8 << 20));
-    const bomb = (() => {
-      try {
-        decode(z, 1 << 20);
-      } catch (e) {
-        return e as KbundleError;
-      }
-    })();
-    expect(bomb?.exitCode).toBe(37);
-    expect(bomb?.message).toBe('source blob: decompressed output exceeds the declared 1048576 bytes');
-    const cut = (() => {
-      try {
-        decode(z.subarray(0, z.length - 10), 8 << 20);
-      } catch (e) {
-        return e as KbundleError;
-      }
-    })();
-    expect(cut?.exitCode).toBe(31);
-    expect(cut?.message).toMatch(/^source blob: not valid zstd data/);
   });
 });
 
