@@ -29,7 +29,11 @@ const opt = (name, dflt) => {
 // `--child pack|unpack JOB.json`: one kbundle operation in its own process, so
 // /usr/bin/time -v reports that operation's peak RSS and nothing else.
 if (argv[0] === '--child') {
-  const lib = await import(join(repo, 'dist/bundle/index.js'));
+  // Only the modules the step uses, as the CLI loads them (lazily, per command).
+  const lib = {
+    ...(await import(join(repo, 'dist/bundle/sign-index.js'))),
+    ...(await import(join(repo, argv[1] === 'pack' ? 'dist/bundle/writer.js' : 'dist/bundle/open.js'))),
+  };
   const job = JSON.parse(readFileSync(argv[2], 'utf8'));
   const t0 = process.hrtime.bigint();
   let out;

@@ -3,7 +3,6 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, pipeline as pipelineCb } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { KbundleError } from '../util/errors.js';
 import { walkArchive } from './archive-walk.js';
 import { Verifier, VerifyingStream, checkDigested, hexOf, type Digested } from './digest.js';
@@ -11,6 +10,7 @@ import { BundleExit } from './exit-codes.js';
 import { rangeThread, workerMinBytes } from './range-thread.js';
 import { BLOB_RE } from './scan.js';
 import { checkEntryName } from './tar-paths.js';
+import { tarStream } from './tar-stream-lazy.js';
 
 /**
  * Where each blob's bytes start in the archive, from the header walk alone
@@ -45,7 +45,7 @@ export function readBlobFromArchive(file: string, expected: Digested, offset?: n
   const wanted = `blobs/sha256/${hexOf(expected.digest)}`;
   const source = Readable.from(
     (async function* () {
-      const extractor = tar.extract();
+      const extractor = (await tarStream()).extract();
       const input = createReadStream(file, { highWaterMark: 1 << 20 });
       const feeding = pipeline(input, extractor as unknown as NodeJS.WritableStream).catch(() => undefined);
       let found = false;
@@ -122,7 +122,7 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
   if (located.reduce((n, b) => n + b.size, 0) >= workerMinBytes()) await copyRangesElsewhere(file, located);
   else for (const b of located) copyRangeVerified(file, b.at, b, b.final);
   if (byName.size === 0) return;
-  const extractor = tar.extract();
+  const extractor = (await tarStream()).extract();
   const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extractor as unknown as NodeJS.WritableStream);
   const got = new Set<string>();
   for await (const entry of extractor) {

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { KbundleError } from '../util/errors.js';
 import { walkArchive, type WalkedEntry } from './archive-walk.js';
 import type { Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import { rangeThread, workerMinBytes } from './range-thread.js';
 import { checkEntryName } from './tar-paths.js';
+import { tarStream } from './tar-stream-lazy.js';
 
 /** What one verifying pass over a bundle tar learned, before any JSON is trusted. */
 export interface ScannedArchive {
@@ -184,7 +184,7 @@ async function scanStreaming(file: string, limits: ScanLimits): Promise<ScannedA
   let retained = 0;
   let ociLayout: Buffer | null = null;
   let indexJson: Buffer | null = null;
-  const extractor = tar.extract();
+  const extractor = (await tarStream()).extract();
   const done = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extractor as unknown as NodeJS.WritableStream).catch((e: Error) => {
     throw e instanceof KbundleError ? e : fail(classify(e));
   });

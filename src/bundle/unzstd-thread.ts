@@ -34,11 +34,10 @@ export function unzstdRange(file: string, at: number, size: number, expected: Di
       settled = true;
       worker.removeAllListeners();
       worker.on('error', () => undefined);
+      // Stopped either way: after its last message it has nothing left to do, and a live thread would keep the process running.
+      void worker.terminate();
       if (e === null) resolve();
-      else {
-        void worker.terminate();
-        reject(e);
-      }
+      else reject(e);
     };
     type Msg =
       | { op: 'data'; buf: ArrayBuffer; length: number }

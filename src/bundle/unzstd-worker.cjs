@@ -78,7 +78,10 @@ async function run() {
   return { hex: hash.digest('hex'), size: produced, inFrame };
 }
 
-run().then(
-  (r) => parentPort.postMessage({ op: 'end', ...r }),
-  (e) => parentPort.postMessage({ op: 'error', message: e.message, kind: e.kind, code: e.code }),
-);
+// The last message sent, the port is closed so the thread ends (a listening port would keep it, and the process, alive).
+run()
+  .then(
+    (r) => parentPort.postMessage({ op: 'end', ...r }),
+    (e) => parentPort.postMessage({ op: 'error', message: e.message, kind: e.kind, code: e.code }),
+  )
+  .finally(() => parentPort.close());

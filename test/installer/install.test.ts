@@ -4,7 +4,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync, writeF
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { kbundle, REPO, sh } from '../helpers/scratch.js';
+import { BIN, kbundle, REPO, sh } from '../helpers/scratch.js';
 import { buildBundle, K55, K56, K612, snapshot, targetRoot, trust } from './helpers.js';
 
 const hasDkms = sh('sh', ['-c', 'command -v dkms']).code === 0;
@@ -50,6 +50,17 @@ describe('bundle install: selection steps', () => {
     const again = kbundle(['bundle', 'install', b, '-k', K612, ...s.treeArgs, ...trust]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('already installed');
+  });
+
+  test('threaded readers (KBUNDLE_WORKER_MIN_BYTES=0: scan, source and module copies on worker threads): same install, and the process ends by itself', () => {
+    const b = buildBundle([K612]);
+    const s = targetRoot(K612);
+    // bin/kbundle sets process.exitCode and returns: a thread left running would keep it alive (timeout: 124).
+    const r = sh('timeout', ['120', process.execPath, BIN, 'bundle', 'install', b, '-k', K612, ...s.treeArgs, ...trust], { KBUNDLE_WORKER_MIN_BYTES: '0', KBUNDLE_CACHE_DIR: join(s.root, 'cache') });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`hello/1.0: exact (binary built for ${K612})`);
+    expect(existsSync(join(s.installTree, K612, 'updates/dkms/hello.ko.xz'))).toBe(true);
+    expect(readFileSync(join(s.sourceTree, 'hello-1.0/dkms.conf'), 'utf8')).toContain('PACKAGE_NAME');
   });
 
   test('compatible: a build for -55 is chosen on -56 (same vermagic tail, every CRC equal); status and record say so', () => {
