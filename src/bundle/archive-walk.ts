@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { decodeHeader, decodePax, type TarHeader } from './tar-parse.js';
 
 /** One archive member as the header walk saw it. */
 export interface WalkedEntry {
@@ -30,7 +31,8 @@ const MAX_PAX = 1 << 20;
 /**
  * Walks the tar headers of `file` with positioned reads (a few hundred bytes
  * per member, none of the members' bytes), so blobs can be hashed or copied
- * straight from their offsets, and by more than one thread.
+ * straight from their offsets, and by more than one thread. Headers are
+ * decoded as the extracting reader decodes them (tar-parse.ts).
  */
 export function walkArchive(file: string): ArchiveWalk {
   const fd = openSync(file, 'r');
@@ -44,46 +46,42 @@ export function walkArchive(file: string): ArchiveWalk {
 function walk(fd: number, fileSize: number): ArchiveWalk {
   const entries: WalkedEntry[] = [];
   const stop = (): ArchiveWalk => ({ entries, complete: false });
-  const h = Buffer.alloc(512);
+  const block = Buffer.alloc(512);
   let pos = 0;
   let paxPath: string | null = null;
   let afterPax = false;
   for (;;) {
-    if (readSync(fd, h, 0, 512, pos) !== 512) return stop();
-    if (isZeroBlock(h)) return afterPax || !zerosToEnd(fd, pos, fileSize) ? stop() : { entries, complete: true };
-    if (!checksumOk(h) || h.toString('latin1', 257, 265) !== 'ustar\x0000') return stop();
-    const size = headerSize(h);
-    if (size === null) return stop();
+    if (readSync(fd, block, 0, 512, pos) !== 512) return stop();
+    let h: TarHeader | null;
+    try {
+      h = decodeHeader(block);
+    } catch {
+      return stop();
+    }
+    if (h === null) return afterPax || !zerosToEnd(fd, pos, fileSize) ? stop() : { entries, complete: true };
+    // POSIX ustar only (a GNU header may come with long-name records this walk does not follow).
+    if (block.toString('latin1', 257, 265) !== 'ustar\x0000' || !(h.size >= 0)) return stop();
     const dataAt = pos + 512;
-    if (dataAt + size > fileSize) return stop();
-    pos = dataAt + Math.ceil(size / 512) * 512;
-    const flag = h[156]!;
-    if (flag === 0x78 /* x */) {
-      if (afterPax || size > MAX_PAX) return stop();
-      const pax = Buffer.alloc(size);
-      if (readSync(fd, pax, 0, size, dataAt) !== size) return stop();
-      const rec = parsePax(pax);
-      if (rec === null || rec.has('size') || rec.has('linkpath')) return stop();
+    if (dataAt + h.size > fileSize) return stop();
+    pos = dataAt + Math.ceil(h.size / 512) * 512;
+    if (h.type === 'pax-header') {
+      if (afterPax || h.size > MAX_PAX) return stop();
+      const pax = Buffer.alloc(h.size);
+      if (readSync(fd, pax, 0, h.size, dataAt) !== h.size) return stop();
+      const rec = decodePax(pax);
+      if ('size' in rec || 'linkpath' in rec) return stop();
       // An empty path leaves the header's name, as tar readers do.
-      paxPath = rec.get('path') || null;
+      paxPath = rec.path || null;
       afterPax = true;
       continue;
     }
-    const name = paxPath ?? headerName(h);
+    if (h.type !== 'file' && h.type !== 'directory') return stop();
+    const name = paxPath ?? h.name;
     paxPath = null;
     afterPax = false;
-    let type: WalkedEntry['type'];
-    if (flag === 0x35 /* 5 */) type = 'directory';
-    else if (flag === 0x30 || flag === 0) type = name.endsWith('/') ? 'directory' : 'file';
-    else return stop();
-    if (type === 'directory' && name === '') return stop();
-    entries.push({ name, type, size, dataAt });
+    if (name === '') return stop();
+    entries.push({ name, type: h.type, size: h.size, dataAt });
   }
-}
-
-function isZeroBlock(h: Buffer): boolean {
-  for (let i = 0; i < 512; i++) if (h[i] !== 0) return false;
-  return true;
 }
 
 function zerosToEnd(fd: number, from: number, fileSize: number): boolean {
@@ -92,52 +90,4 @@ function zerosToEnd(fd: number, from: number, fileSize: number): boolean {
   const rest = Buffer.alloc(fileSize - from);
   if (readSync(fd, rest, 0, rest.length, from) !== rest.length) return false;
   return rest.every((b) => b === 0);
-}
-
-function checksumOk(h: Buffer): boolean {
-  let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += h[i]!;
-  for (let i = 156; i < 512; i++) sum += h[i]!;
-  const text = h.toString('latin1', 148, 156).replace(/[\0 ]+$/, '').trim();
-  return /^[0-7]+$/.test(text) && parseInt(text, 8) === sum;
-}
-
-/** `len key=value\n` records; null if any record is malformed. */
-function parsePax(b: Buffer): Map<string, string> | null {
-  const out = new Map<string, string>();
-  let at = 0;
-  while (at < b.length) {
-    const sp = b.indexOf(0x20, at);
-    if (sp === -1) return null;
-    const lenText = b.toString('latin1', at, sp);
-    if (!/^[1-9][0-9]*$/.test(lenText)) return null;
-    const end = at + Number(lenText);
-    if (end > b.length || b[end - 1] !== 0x0a) return null;
-    const rec = b.toString('utf8', sp + 1, end - 1);
-    const eq = rec.indexOf('=');
-    if (eq <= 0) return null;
-    out.set(rec.slice(0, eq), rec.slice(eq + 1));
-    at = end;
-  }
-  return out;
-}
-
-function headerName(h: Buffer): string {
-  const str = (off: number, len: number) => {
-    const end = h.indexOf(0, off);
-    return h.toString('utf8', off, end === -1 || end > off + len ? off + len : end);
-  };
-  const name = str(0, 100);
-  const prefix = h.toString('latin1', 257, 262) === 'ustar' ? str(345, 155) : '';
-  return prefix ? `${prefix}/${name}` : name;
-}
-
-function headerSize(h: Buffer): number | null {
-  if (h[124]! & 0x80) {
-    let n = 0;
-    for (let i = 125; i < 136; i++) n = n * 256 + h[i]!;
-    return Number.isSafeInteger(n) ? n : null;
-  }
-  const text = h.toString('latin1', 124, 136).replace(/[\0 ]+$/, '').trim();
-  return /^[0-7]+$/.test(text) ? parseInt(text, 8) : text === '' ? 0 : null;
 }

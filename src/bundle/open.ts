@@ -49,10 +49,9 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
   // The scan's walk found them; after a streaming scan, walked on the first blob read (verify and ls never read one).
   let offsets: Map<string, number> | null = scan.offsets;
   const blobOffsets = () => (offsets ??= locateBlobs(path));
-  const readBlob = (digest: string, chunkSize?: number) => readBlobFromArchive(path, { digest, size: size(digest) }, blobOffsets().get(digest), chunkSize);
   return {
     index,
-    readBlob: (digest) => readBlob(digest),
+    readBlob: (digest) => readBlobFromArchive(path, { digest, size: size(digest) }, blobOffsets().get(digest)),
     copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, blobOffsets()),
     jsonBlob: (digest) => {
       const b = scan.small.get(digest);
@@ -65,9 +64,9 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
       const p = pkg(name);
       const declared = p.config.source;
       const what = `source of ${p.name} ${p.version}`;
-      const x = await SafeExtraction.begin(dest, { what, ...limits });
       const blob = { digest: p.source.digest, size: size(p.source.digest) };
       const at = blobOffsets().get(blob.digest);
+      const x = await SafeExtraction.begin(dest, { what, ...limits });
       try {
         if (at !== undefined && blob.size >= workerMinBytes()) {
           // Decompressed (and its output hashed) on a second thread while this one writes the files.

@@ -119,7 +119,7 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
     if (at === undefined) byName.set(`blobs/sha256/${hexOf(digest)}`, { digest, size });
     else located.push({ digest, size, at, final: join(dir, hexOf(digest)) });
   }
-  if (located.reduce((n, b) => n + b.size, 0) >= workerMinBytes()) await copyRangesElsewhere(file, located);
+  if (located.length > 0 && located.reduce((n, b) => n + b.size, 0) >= workerMinBytes()) await copyRangesElsewhere(file, located);
   else for (const b of located) copyRangeVerified(file, b.at, b, b.final);
   if (byName.size === 0) return;
   const extractor = (await tarStream()).extract();

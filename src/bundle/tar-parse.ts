@@ -156,8 +156,8 @@ export class TarParser {
   }
 }
 
-/** Null for an all-zero (end-of-archive or padding) block. */
-function decodeHeader(b: Buffer): TarHeader | null {
+/** One 512-byte header; null for an all-zero (end-of-archive or padding) block; throws TarFormatError on a bad checksum or an unknown format. */
+export function decodeHeader(b: Buffer): TarHeader | null {
   let sum = 8 * 0x20;
   for (let i = 0; i < 148; i++) sum += b[i]!;
   for (let i = 156; i < 512; i++) sum += b[i]!;
@@ -243,7 +243,8 @@ function octal(b: Buffer, off: number, len: number): number {
   return n;
 }
 
-function decodePax(buf: Buffer): Record<string, string> {
+/** pax `len key=value\n` records, read as tar-stream reads them (stops at the first malformed one). */
+export function decodePax(buf: Buffer): Record<string, string> {
   const out: Record<string, string> = {};
   let at = 0;
   while (at < buf.length) {
