@@ -111,15 +111,6 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
       offsets.set(b.digest, b.dataAt);
     };
     const large = blobList.filter((b) => b.size > maxJson);
-    for (const b of blobList) {
-      if (b.size > maxJson) continue;
-      const bytes = readAll(b);
-      accept(b, { digest: 'sha256:' + createHash('sha256').update(bytes).digest('hex'), size: b.size });
-      if (b.size > 0 && !mayBeMetadata(bytes[0])) continue;
-      retained += b.size;
-      if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, BundleExit.LimitExceeded);
-      small.set(b.digest, bytes);
-    }
     // The second thread takes about half of the large blobs' bytes; below
     // workerMinBytes() starting it costs more than it saves.
     const total = large.reduce((n, b) => n + b.size, 0);
@@ -138,9 +129,23 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
       (r) => ({ ok: true as const, r }),
       (e: unknown) => ({ ok: false as const, e }),
     );
-    const buf = Buffer.allocUnsafeSlow(1 << 20);
     let firstError: unknown = null;
-    for (const b of mine) {
+    try {
+      // The small ones (metadata candidates) here, while the other thread starts.
+      for (const b of blobList) {
+        if (b.size > maxJson) continue;
+        const bytes = readAll(b);
+        accept(b, { digest: 'sha256:' + createHash('sha256').update(bytes).digest('hex'), size: b.size });
+        if (b.size > 0 && !mayBeMetadata(bytes[0])) continue;
+        retained += b.size;
+        if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, BundleExit.LimitExceeded);
+        small.set(b.digest, bytes);
+      }
+    } catch (e) {
+      firstError = e;
+    }
+    const buf = Buffer.allocUnsafeSlow(1 << 20);
+    for (const b of firstError ? [] : mine) {
       try {
         accept(b, hashRange(fd, b.dataAt, b.size, buf));
       } catch (e) {
