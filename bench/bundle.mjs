@@ -14,7 +14,8 @@
 // Prints a markdown table of medians and ratios and writes bench/results/bundle.json.
 // Unknown options (e.g. core.mjs's --module, passed through by bench/run.sh) are ignored.
 import { spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, lstatSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync, lstatSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 
@@ -224,6 +225,23 @@ function measured(cmd, args) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sh = (script, ...args) => ['sh', ['-c', script, 'sh', ...args]];
 const duBytes = (dir) => Number(spawnSync('du', ['-sb', dir], { encoding: 'utf8' }).stdout.split('\t')[0]);
+/** Relative path → `file <sha256>`, `dir` or `link <target>`, in path order. */
+function fileDigests(dir) {
+  const out = new Map();
+  const walk = (rel) => {
+    for (const n of readdirSync(join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${n}` : n;
+      const st = lstatSync(join(dir, r));
+      if (st.isDirectory()) {
+        out.set(r, 'dir');
+        walk(r);
+      } else if (st.isSymbolicLink()) out.set(r, `link ${readlinkSync(join(dir, r))}`);
+      else out.set(r, `file ${createHash('sha256').update(readFileSync(join(dir, r))).digest('hex')}`);
+    }
+  };
+  walk('');
+  return out;
+}
 
 const keys = lib.generateKeys();
 writeFileSync(join(root, 'secret.pem'), keys.secretKeyPem, { mode: 0o600 });
@@ -291,7 +309,16 @@ for (const sizeMiB of SIZES) {
     mkdirSync(tzOut);
     keep('tzUnpack', measured(...sh(`zstd -dc -T1 -q "$1" | tar -xf - -C "$2"`, tarZst, tzOut)));
   }
-  // Both unpacks produced the same bytes (modules + source files).
+  // Both unpacks produced the same files: the source tree entry for entry
+  // (path, kind, bytes), and the modules by content (kbundle names them by digest).
+  const kbTree = fileDigests(join(kbOut, 'src/benchpkg-1.0'));
+  const tzTree = fileDigests(join(tzOut, 'benchpkg-1.0'));
+  const kbMods = [...fileDigests(join(kbOut, 'modules')).values()].sort();
+  const tzMods = [...fileDigests(join(tzOut, 'modules')).values()].sort();
+  if (JSON.stringify([...kbTree]) !== JSON.stringify([...tzTree]) || JSON.stringify(kbMods) !== JSON.stringify(tzMods) || kbMods.length !== MODULES) {
+    console.error(`case ${sizeMiB} MiB: kbundle's unpack differs from tar's (${kbOut} vs ${tzOut})`);
+    process.exit(1);
+  }
   const kbBytes = duBytes(kbOut);
   const tzBytes = duBytes(tzOut);
   const c = {
