@@ -18,7 +18,11 @@ export interface OpenBundle {
   index: BundleIndex;
   /** Streams a blob, re-verified against its digest and size while read. */
   readBlob(digest: string): Readable;
-  /** Copies the given blobs (all if omitted) into `dir/<hex>`, verified. */
+  /**
+   * Copies the given blobs (all if omitted) into `dir/<hex>`, verified;
+   * 32 MiB or more in total are copied on the reader thread, leaving this
+   * one free meanwhile (e.g. for extractSource).
+   */
   copyBlobsTo(dir: string, digests?: string[]): Promise<void>;
   /** Manifest/config bytes held from the scan (small JSON blobs only). */
   jsonBlob(digest: string): Buffer;
@@ -27,7 +31,8 @@ export interface OpenBundle {
   /**
    * Unpacks a package's source into `dest` (must not exist): zstd output
    * capped at the signed uncompressed size and checked against its digest,
-   * tar entries checked by safeExtract.
+   * tar entries checked by SafeExtraction; `dest` appears only when all of
+   * it passed. A source of 32 MiB or more is decompressed on a worker thread.
    */
   extractSource(packageName: string, dest: string, limits?: ExtractLimits): Promise<ExtractedEntry[]>;
 }
