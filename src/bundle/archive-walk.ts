@@ -1,5 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { decodeHeader, decodePax, type TarHeader } from './tar-parse.js';
+import { closeSync, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { decodeHeader, decodePax, TarParser, type TarHeader, type TarSink } from './tar-parse.js';
 
 /** One archive member as the header walk saw it. */
 export interface WalkedEntry {
@@ -20,8 +20,8 @@ export interface ArchiveWalk {
    * bytes inside the file, and nothing but zeros after the end marker.
    * Anything else (GNU long names, links, a bad checksum, a truncated
    * member, trailing data) ends the walk with `complete: false`, and the
-   * caller reads the archive with the streaming parser instead, which gives
-   * the established messages for malformed input.
+   * caller reads the archive whole with parseArchive instead (any tar, and
+   * the reader's messages for malformed input).
    */
   complete: boolean;
 }
@@ -90,4 +90,19 @@ function zerosToEnd(fd: number, from: number, fileSize: number): boolean {
   const rest = Buffer.alloc(fileSize - from);
   if (readSync(fd, rest, 0, rest.length, from) !== rest.length) return false;
   return rest.every((b) => b === 0);
+}
+
+/**
+ * Reads all of `file` through TarParser, for archives the walk does not
+ * follow: the sink sees every entry in order. Stops early (without an error)
+ * once `until()` says so. Throws TarFormatError for a malformed or truncated
+ * archive.
+ */
+export async function parseArchive(file: string, sink: TarSink, until: () => boolean = () => false): Promise<void> {
+  const parser = new TarParser(sink);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    parser.feed(chunk);
+    if (until()) return;
+  }
+  parser.finish();
 }

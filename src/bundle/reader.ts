@@ -1,16 +1,15 @@
-import { closeSync, createReadStream, createWriteStream, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { closeSync, createReadStream, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, pipeline as pipelineCb } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { KbundleError } from '../util/errors.js';
-import { walkArchive } from './archive-walk.js';
+import { parseArchive, walkArchive } from './archive-walk.js';
 import { Verifier, VerifyingStream, checkDigested, hexOf, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import { rangeThread, workerMinBytes } from './range-thread.js';
 import { BLOB_RE } from './scan.js';
 import { checkEntryName } from './tar-paths.js';
-import { tarStream } from './tar-stream-lazy.js';
+import { describeTarError, TarFormatError, TarParser, type TarSink } from './tar-parse.js';
 
 /**
  * Where each blob's bytes start in the archive, from the header walk alone
@@ -45,25 +44,33 @@ export function readBlobFromArchive(file: string, expected: Digested, offset?: n
   const wanted = `blobs/sha256/${hexOf(expected.digest)}`;
   const source = Readable.from(
     (async function* () {
-      const extractor = (await tarStream()).extract();
-      const input = createReadStream(file, { highWaterMark: 1 << 20 });
-      const feeding = pipeline(input, extractor as unknown as NodeJS.WritableStream).catch(() => undefined);
-      let found = false;
-      try {
-        for await (const entry of extractor) {
-          if (entry.header.name === wanted) {
-            found = true;
-            for await (const chunk of entry as AsyncIterable<Buffer>) yield chunk;
-            break;
-          }
-          entry.resume();
+      // Pieces of the wanted entry gathered while the reader parses a chunk, handed on after it.
+      const at = { state: 'before' as 'before' | 'in' | 'done' };
+      let pieces: Buffer[] = [];
+      const sink: TarSink = {
+        entry: (h) => {
+          if (at.state === 'before' && h.name === wanted) at.state = 'in';
+        },
+        data: (piece) => {
+          if (at.state === 'in') pieces.push(Buffer.from(piece));
+        },
+        end: () => {
+          if (at.state === 'in') at.state = 'done';
+        },
+      };
+      const parser = new TarParser(sink);
+      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+        try {
+          parser.feed(chunk);
+        } catch (e) {
+          throw bad(file, e);
         }
-      } finally {
-        extractor.destroy();
-        input.destroy();
-        await feeding;
+        yield* pieces;
+        pieces = [];
+        if (at.state === 'done') return;
       }
-      if (!found) throw new KbundleError(`${file}: blob ${expected.digest} is not in the archive`, BundleExit.BadLayout);
+      if (at.state === 'in') throw bad(file, new TarFormatError('Unexpected end of data'));
+      throw new KbundleError(`${file}: blob ${expected.digest} is not in the archive`, BundleExit.BadLayout);
     })(),
     { objectMode: false },
   );
@@ -122,19 +129,48 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
   if (located.length > 0 && located.reduce((n, b) => n + b.size, 0) >= workerMinBytes()) await copyRangesElsewhere(file, located);
   else for (const b of located) copyRangeVerified(file, b.at, b, b.final);
   if (byName.size === 0) return;
-  const extractor = (await tarStream()).extract();
-  const feeding = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extractor as unknown as NodeJS.WritableStream);
+  // The rest in one pass over the archive: each wanted entry into `<hex>.part`, verified, renamed.
   const got = new Set<string>();
-  for await (const entry of extractor) {
-    const exp = byName.get(entry.header.name);
-    if (!exp || got.has(exp.digest)) {
-      entry.resume();
-      continue;
+  let cur: { exp: Digested; part: string; fd: number; verifier: Verifier } | null = null;
+  const closeCurrent = () => {
+    if (cur) closeSync(cur.fd);
+  };
+  const sink: TarSink = {
+    entry: (h) => {
+      const exp = byName.get(h.name);
+      if (!exp || got.has(exp.digest)) return;
+      const part = join(dir, hexOf(exp.digest)) + '.part';
+      cur = { exp, part, fd: openSync(part, 'w'), verifier: new Verifier(exp, `${file}: blob ${exp.digest}`) };
+    },
+    data: (piece) => {
+      if (!cur) return;
+      cur.verifier.update(piece);
+      for (let off = 0; off < piece.length; ) off += writeSync(cur.fd, piece, off, piece.length - off);
+    },
+    end: () => {
+      if (!cur) return;
+      const c = cur;
+      closeCurrent();
+      cur = null;
+      try {
+        c.verifier.finish();
+      } catch (e) {
+        rmSync(c.part, { force: true });
+        throw e;
+      }
+      renameSync(c.part, join(dir, hexOf(c.exp.digest)));
+      got.add(c.exp.digest);
+    },
+  };
+  try {
+    await parseArchive(file, sink, () => got.size === byName.size);
+  } catch (e) {
+    if (cur) {
+      closeCurrent();
+      rmSync((cur as { part: string }).part, { force: true });
     }
-    await copyVerified(pipelineCb(entry, new VerifyingStream(exp, `${file}: blob ${exp.digest}`), () => undefined), join(dir, hexOf(exp.digest)));
-    got.add(exp.digest);
+    throw bad(file, e);
   }
-  await feeding;
   for (const d of byName.values()) if (!got.has(d.digest)) throw new KbundleError(`${file}: blob ${d.digest} is not in the archive`, BundleExit.BadLayout);
 }
 
@@ -196,14 +232,7 @@ async function copyRangesElsewhere(file: string, blobs: (Digested & { at: number
   blobs.forEach((b, i) => renameSync(parts[i]!, b.final));
 }
 
-/** Writes a verified stream to `final` through `final.part`, renamed only when complete. */
-async function copyVerified(verified: Readable, final: string): Promise<void> {
-  const part = final + '.part';
-  try {
-    await pipeline(verified, createWriteStream(part));
-  } catch (e) {
-    await rm(part, { force: true });
-    throw e;
-  }
-  await rename(part, final);
+/** A tar format problem as this archive's error (exit 32); others unchanged. */
+function bad(file: string, e: unknown): unknown {
+  return e instanceof TarFormatError ? new KbundleError(`${file}: ${describeTarError(e)}`, BundleExit.UnsafeArchive) : e;
 }

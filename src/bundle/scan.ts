@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { KbundleError } from '../util/errors.js';
-import { walkArchive, type WalkedEntry } from './archive-walk.js';
+import { parseArchive, walkArchive, type WalkedEntry } from './archive-walk.js';
 import type { Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import { rangeThread, workerMinBytes } from './range-thread.js';
 import { checkEntryName } from './tar-paths.js';
-import { tarStream } from './tar-stream-lazy.js';
+import { describeTarError, TarFormatError, type TarSink } from './tar-parse.js';
 
 /** What one verifying pass over a bundle tar learned, before any JSON is trusted. */
 export interface ScannedArchive {
@@ -72,8 +71,14 @@ const mayBeMetadata = (firstByte: number | undefined) => firstByte === 0x7b || f
  * the archive is parsed as a stream.
  */
 export async function scanArchive(file: string, limits: ScanLimits = {}): Promise<ScannedArchive> {
-  const walked = walkArchive(file);
-  return walked.complete ? scanWalked(file, walked.entries, limits) : scanStreaming(file, limits);
+  try {
+    const walked = walkArchive(file);
+    return await (walked.complete ? scanWalked(file, walked.entries, limits) : scanStreaming(file, limits));
+  } catch (e) {
+    // A missing file, a directory, an unreadable one: said as such, not as a stack trace.
+    if (e instanceof KbundleError || !(e as NodeJS.ErrnoException).code) throw e;
+    throw new KbundleError(`${file}: cannot be read as a bundle (${(e as Error).message})`, BundleExit.UnsafeArchive);
+  }
 }
 
 function limitsOf(limits: ScanLimits) {
@@ -179,7 +184,7 @@ function hashRange(fd: number, at: number, size: number, buf: Buffer): Digested 
   return { digest: 'sha256:' + hash.digest('hex'), size: done };
 }
 
-/** One streaming pass with tar-stream, for archives the header walk does not follow. */
+/** One pass over the whole archive with the tar reader, for archives the header walk does not follow. */
 async function scanStreaming(file: string, limits: ScanLimits): Promise<ScannedArchive> {
   const { maxJson, maxRetained } = limitsOf(limits);
   const fail: Fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
@@ -187,65 +192,44 @@ async function scanStreaming(file: string, limits: ScanLimits): Promise<ScannedA
   const blobs = new Map<string, number>();
   const small = new Map<string, Buffer>();
   let retained = 0;
-  let ociLayout: Buffer | null = null;
-  let indexJson: Buffer | null = null;
-  const extractor = (await tarStream()).extract();
-  const done = pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), extractor as unknown as NodeJS.WritableStream).catch((e: Error) => {
-    throw e instanceof KbundleError ? e : fail(classify(e));
-  });
-  try {
-    for await (const entry of extractor) {
-      const h = entry.header;
+  const top = new Map<string, Buffer>();
+  // The entry being read: its bytes kept (metadata candidates) or only hashed.
+  let cur: { m: Member; size: number; hash: Hash | null; keep: Buffer[] | null } | null = null;
+  const sink: TarSink = {
+    entry: (h) => {
       const m = check(h.name, h.type);
-      if (m.kind === 'dir') {
-        entry.resume();
-        continue;
-      }
-      if (m.kind === 'top') {
-        if (h.size > maxJson) throw fail(`${m.path} is ${h.size} bytes, over the ${maxJson}-byte limit`, BundleExit.LimitExceeded);
-        const buf = await collect(entry as unknown as AsyncIterable<Buffer>);
-        if (m.path === 'index.json') indexJson = buf;
-        else ociLayout = buf;
-        continue;
-      }
-      const hash = createHash('sha256');
-      let keep: Buffer[] | null = h.size <= maxJson ? [] : null;
-      let first = true;
-      for await (const chunk of entry as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        if (first && keep && chunk.length > 0) {
-          if (!mayBeMetadata(chunk[0])) keep = null;
-          first = false;
-        }
-        keep?.push(chunk);
-      }
-      const got = 'sha256:' + hash.digest('hex');
+      if (m.kind === 'top' && h.size > maxJson) throw fail(`${m.path} is ${h.size} bytes, over the ${maxJson}-byte limit`, BundleExit.LimitExceeded);
+      cur = { m, size: h.size, hash: m.kind === 'blob' ? createHash('sha256') : null, keep: m.kind === 'top' || h.size <= maxJson ? [] : null };
+    },
+    data: (piece) => {
+      const c = cur!;
+      c.hash?.update(piece);
+      if (c.keep && c.m.kind === 'blob' && c.keep.length === 0 && !mayBeMetadata(piece[0])) c.keep = null;
+      c.keep?.push(Buffer.from(piece));
+    },
+    end: () => {
+      const { m, size, hash, keep } = cur!;
+      cur = null;
+      if (m.kind === 'top') top.set(m.path, Buffer.concat(keep!));
+      if (m.kind !== 'blob') return;
+      const got = 'sha256:' + hash!.digest('hex');
       if (got !== m.digest) throw fail(`blob ${m.digest} is corrupt: its content hashes to ${got}`, BundleExit.DigestMismatch);
-      blobs.set(m.digest, h.size);
+      blobs.set(m.digest, size);
       if (keep) {
-        retained += h.size;
+        retained += size;
         if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, BundleExit.LimitExceeded);
         small.set(m.digest, Buffer.concat(keep));
       }
-    }
+    },
+  };
+  try {
+    await parseArchive(file, sink);
   } catch (e) {
-    extractor.destroy();
-    await done.catch(() => undefined);
-    throw e instanceof KbundleError ? e : fail(classify(e as Error));
+    throw e instanceof TarFormatError ? fail(describeTarError(e)) : e;
   }
-  await done;
+  const ociLayout = top.get('oci-layout');
+  const indexJson = top.get('index.json');
   if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
   if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
   return { file, blobs, small, ociLayout, indexJson, offsets: null };
-}
-
-function classify(e: Error): string {
-  if (/unexpected end/i.test(e.message)) return 'truncated archive (unexpected end of data)';
-  return `not a valid tar archive (${e.message})`;
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
 }

@@ -49,6 +49,11 @@ export interface TarSink {
 /** A malformed or truncated archive (the message says which). */
 export class TarFormatError extends Error {}
 
+/** The words bundle readers use for a TarFormatError (exit 32). */
+export function describeTarError(e: Error): string {
+  return /unexpected end/i.test(e.message) ? 'truncated archive (unexpected end of data)' : `not a valid tar archive (${e.message})`;
+}
+
 const MAX_META = 4 << 20;
 
 type State = 'header' | 'data' | 'meta' | 'padding';

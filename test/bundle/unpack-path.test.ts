@@ -15,6 +15,7 @@ import { scanArchive } from '../../src/bundle/scan.js';
 import { TarFormatError, TarParser, type TarHeader } from '../../src/bundle/tar-parse.js';
 import { writeBundle } from '../../src/bundle/writer.js';
 import { KbundleError } from '../../src/util/errors.js';
+import { kbundle } from '../helpers/scratch.js';
 import { makeSourceTree, realModules, spec, target, testKeys, tmp } from './fixtures.js';
 
 const K = '6.1.0-56-amd64';
@@ -174,6 +175,19 @@ describe('walking and scanning a bundle', () => {
     writeFileSync(badSum, flipped);
     expect(walkArchive(badSum).complete).toBe(false);
     expect(((await scanArchive(badSum).catch((e: unknown) => e)) as KbundleError).exitCode).toBe(32);
+  });
+
+  test('a missing file or a directory: exit 32 and one line saying so, from the library and the CLI', async () => {
+    for (const f of [join(dir, 'missing.kbundle'), dir]) {
+      const err = (await scanArchive(f).catch((e: unknown) => e)) as KbundleError;
+      expect(err).toBeInstanceOf(KbundleError);
+      expect(err.exitCode).toBe(32);
+      expect(err.message).toMatch(new RegExp(`^${f.replace(/[.]/g, '\\.')}: cannot be read as a bundle \\((ENOENT|EISDIR)`));
+      const r = kbundle(['bundle', 'ls', f]);
+      expect(r.code).toBe(32);
+      expect(r.stderr).toContain('cannot be read as a bundle');
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 
   test('a blob hashed on the worker thread that does not match its name: exit 31, named', async () => {
