@@ -45,17 +45,17 @@ export function readBlobFromArchive(file: string, expected: Digested, offset?: n
   const source = Readable.from(
     (async function* () {
       // Pieces of the wanted entry gathered while the reader parses a chunk, handed on after it.
-      const at = { state: 'before' as 'before' | 'in' | 'done' };
+      const progress = { state: 'before' as 'before' | 'in' | 'done' };
       let pieces: Buffer[] = [];
       const sink: TarSink = {
         entry: (h) => {
-          if (at.state === 'before' && h.name === wanted) at.state = 'in';
+          if (progress.state === 'before' && h.name === wanted) progress.state = 'in';
         },
         data: (piece) => {
-          if (at.state === 'in') pieces.push(Buffer.from(piece));
+          if (progress.state === 'in') pieces.push(Buffer.from(piece));
         },
         end: () => {
-          if (at.state === 'in') at.state = 'done';
+          if (progress.state === 'in') progress.state = 'done';
         },
       };
       const parser = new TarParser(sink);
@@ -67,9 +67,9 @@ export function readBlobFromArchive(file: string, expected: Digested, offset?: n
         }
         yield* pieces;
         pieces = [];
-        if (at.state === 'done') return;
+        if (progress.state === 'done') return;
       }
-      if (at.state === 'in') throw bad(file, new TarFormatError('Unexpected end of data'));
+      if (progress.state === 'in') throw bad(file, new TarFormatError('Unexpected end of data'));
       throw new KbundleError(`${file}: blob ${expected.digest} is not in the archive`, BundleExit.BadLayout);
     })(),
     { objectMode: false },
