@@ -93,16 +93,16 @@ function zerosToEnd(fd: number, from: number, fileSize: number): boolean {
 }
 
 /**
- * Reads all of `file` through TarParser, for archives the walk does not
- * follow: the sink sees every entry in order. Stops early (without an error)
- * once `until()` says so. Throws TarFormatError for a malformed or truncated
- * archive.
+ * Feeds all of `file` through TarParser into `sink`, for archives the walk
+ * does not follow, yielding after each chunk so the caller can act on what
+ * the sink saw (or stop reading). Throws TarFormatError for a malformed or
+ * truncated archive.
  */
-export async function parseArchive(file: string, sink: TarSink, until: () => boolean = () => false): Promise<void> {
+export async function* parseArchive(file: string, sink: TarSink): AsyncGenerator<void> {
   const parser = new TarParser(sink);
   for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
     parser.feed(chunk);
-    if (until()) return;
+    yield;
   }
   parser.finish();
 }

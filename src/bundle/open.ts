@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
 import { Verifier } from './digest.js';
 import { BundleExit } from './exit-codes.js';
-import { blobChunks, copyBlobsFromArchive, locateBlobs, readBlobFromArchive } from './reader.js';
+import { blobChunks, copyBlobsFromArchive, readBlobFromArchive } from './reader.js';
 import { scanArchive, type ScanLimits } from './scan.js';
 import { SafeExtraction, type ExtractLimits, type ExtractedEntry } from './safe-extract.js';
 import { verifyScanned, type BundleIndex, type PackageSummary, type TargetSummary, type VerifyOptions } from './verify.js';
@@ -51,13 +51,11 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
     if (!p) throw new KbundleError(`${path}: no package ${name} (has: ${index.packages.map((x) => x.name).join(', ')})`, BundleExit.BadLayout);
     return p;
   };
-  // The scan's walk found them; after a streaming scan, walked on the first blob read (verify and ls never read one).
-  let offsets: Map<string, number> | null = scan.offsets;
-  const blobOffsets = () => (offsets ??= locateBlobs(path));
+  const offsets = scan.offsets;
   return {
     index,
-    readBlob: (digest) => readBlobFromArchive(path, { digest, size: size(digest) }, blobOffsets().get(digest)),
-    copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, blobOffsets()),
+    readBlob: (digest) => readBlobFromArchive(path, { digest, size: size(digest) }, offsets.get(digest)),
+    copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, offsets),
     jsonBlob: (digest) => {
       const b = scan.small.get(digest);
       if (!b) throw new KbundleError(`${path}: blob ${digest} is not a metadata blob`, BundleExit.BadLayout);
@@ -70,7 +68,7 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
       const declared = p.config.source;
       const what = `source of ${p.name} ${p.version}`;
       const blob = { digest: p.source.digest, size: size(p.source.digest) };
-      const at = blobOffsets().get(blob.digest);
+      const at = offsets.get(blob.digest);
       const x = await SafeExtraction.begin(dest, { what, ...limits });
       try {
         if (at !== undefined && blob.size >= workerMinBytes()) {

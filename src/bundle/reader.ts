@@ -1,115 +1,89 @@
-import { closeSync, createReadStream, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, pipeline as pipelineCb } from 'node:stream';
+import { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
-import { parseArchive, walkArchive } from './archive-walk.js';
-import { Verifier, VerifyingStream, checkDigested, hexOf, type Digested } from './digest.js';
+import { parseArchive } from './archive-walk.js';
+import { Verifier, checkDigested, hexOf, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import { rangeThread, workerMinBytes } from './range-thread.js';
-import { BLOB_RE } from './scan.js';
-import { checkEntryName } from './tar-paths.js';
-import { describeTarError, TarFormatError, TarParser, type TarSink } from './tar-parse.js';
+import { describeTarError, TarFormatError, type TarSink } from './tar-parse.js';
 
 /**
- * Where each blob's bytes start in the archive, from the header walk alone
- * (archive-walk.ts), so a blob can be read straight from its offset instead
- * of by parsing the archive up to it. Every read from an offset is still
- * verified against the blob's digest and size, so a wrong offset can only
- * fail a read, never pass wrong bytes. Blobs past a header the walk does not
- * follow (GNU long names) are read by the streaming path instead.
+ * One blob's bytes in pieces, verified against `expected` as they go (the
+ * file may have changed since it was scanned): the last step throws unless
+ * exactly the expected bytes came. A piece is valid until the next is asked
+ * for (it may be a view of one reused buffer). With `offset` (the scan's)
+ * the bytes are read synchronously from there, `chunkSize` at a time, with a
+ * turn of the event loop every 16 MiB so timers and other threads' messages
+ * are not held up; otherwise the archive is parsed up to the blob.
  */
-export function locateBlobs(file: string): Map<string, number> {
-  const at = new Map<string, number>();
-  for (const e of walkArchive(file).entries) {
-    const checked = checkEntryName(e.name);
-    const blob = 'path' in checked && e.type === 'file' ? BLOB_RE.exec(checked.path) : null;
-    if (blob && !at.has(`sha256:${blob[1]}`)) at.set(`sha256:${blob[1]}`, e.dataAt);
+export async function* blobChunks(file: string, expected: Digested, offset?: number, chunkSize = 64 << 10): AsyncGenerator<Buffer> {
+  const verifier = new Verifier(expected, `${file}: blob ${expected.digest}`);
+  for await (const piece of offset === undefined ? parsedBlob(file, expected) : blobAt(file, offset, expected.size, chunkSize)) {
+    verifier.update(piece);
+    yield piece;
   }
-  return at;
+  verifier.finish();
 }
 
-/**
- * Streams one blob out of the archive, re-verified against `expected` as it
- * goes (the file may have changed since it was scanned). The consumer sees
- * an error instead of end-of-stream if size or digest differ. With `offset`
- * (locateBlobs) the blob is read from there, in `chunkSize` reads;
- * otherwise the archive is parsed up to it.
- */
+/** blobChunks as a stream (each piece copied: a stream holds on to what it is given). */
 export function readBlobFromArchive(file: string, expected: Digested, offset?: number, chunkSize = 1 << 20): Readable {
-  if (offset !== undefined) {
-    const bytes = expected.size === 0 ? Readable.from([]) : createReadStream(file, { start: offset, end: offset + expected.size - 1, highWaterMark: chunkSize });
-    return pipelineCb(bytes, new VerifyingStream(expected, `${file}: blob ${expected.digest}`), () => undefined);
-  }
-  const wanted = `blobs/sha256/${hexOf(expected.digest)}`;
-  const source = Readable.from(
+  return Readable.from(
     (async function* () {
-      // Pieces of the wanted entry gathered while the reader parses a chunk, handed on after it.
-      const progress = { state: 'before' as 'before' | 'in' | 'done' };
-      let pieces: Buffer[] = [];
-      const sink: TarSink = {
-        entry: (h) => {
-          if (progress.state === 'before' && h.name === wanted) progress.state = 'in';
-        },
-        data: (piece) => {
-          if (progress.state === 'in') pieces.push(Buffer.from(piece));
-        },
-        end: () => {
-          if (progress.state === 'in') progress.state = 'done';
-        },
-      };
-      const parser = new TarParser(sink);
-      for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
-        try {
-          parser.feed(chunk);
-        } catch (e) {
-          throw bad(file, e);
-        }
-        yield* pieces;
-        pieces = [];
-        if (progress.state === 'done') return;
-      }
-      if (progress.state === 'in') throw bad(file, new TarFormatError('Unexpected end of data'));
-      throw new KbundleError(`${file}: blob ${expected.digest} is not in the archive`, BundleExit.BadLayout);
+      for await (const piece of blobChunks(file, expected, offset, chunkSize)) yield Buffer.from(piece);
     })(),
     { objectMode: false },
   );
-  return pipelineCb(source, new VerifyingStream(expected, `${file}: blob ${expected.digest}`), () => undefined);
 }
 
-/**
- * One blob's bytes in `chunkSize` pieces (views of one reused buffer: use
- * each before asking for the next), verified like readBlobFromArchive: the
- * last step throws unless exactly the expected bytes came. With `offset`
- * they are read synchronously from there, with a turn of the event loop
- * every 16 MiB so timers and other threads' messages are not held up.
- */
-export async function* blobChunks(file: string, expected: Digested, offset?: number, chunkSize = 64 << 10): AsyncGenerator<Buffer> {
-  if (offset === undefined) {
-    yield* readBlobFromArchive(file, expected, undefined, chunkSize) as AsyncIterable<Buffer>;
-    return;
-  }
-  const verifier = new Verifier(expected, `${file}: blob ${expected.digest}`);
+async function* blobAt(file: string, offset: number, size: number, chunkSize: number): AsyncGenerator<Buffer> {
   const buf = Buffer.allocUnsafeSlow(chunkSize);
   const fd = openSync(file, 'r');
   try {
-    for (let done = 0, sinceTurn = 0; done < expected.size; ) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, expected.size - done), offset + done);
+    for (let done = 0, sinceTurn = 0; done < size; ) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), offset + done);
       if (n === 0) break;
-      const piece = buf.subarray(0, n);
-      verifier.update(piece);
       done += n;
       sinceTurn += n;
       if (sinceTurn >= 16 << 20) {
         sinceTurn = 0;
         await new Promise((r) => setImmediate(r));
       }
-      yield piece;
+      yield buf.subarray(0, n);
     }
   } finally {
     closeSync(fd);
   }
-  verifier.finish();
+}
+
+/** The blob's entry, found by parsing the archive from the start (for blobs the header walk did not reach). */
+async function* parsedBlob(file: string, expected: Digested): AsyncGenerator<Buffer> {
+  const wanted = `blobs/sha256/${hexOf(expected.digest)}`;
+  // Pieces of the wanted entry gathered while a chunk is parsed, handed on after it.
+  const progress = { state: 'before' as 'before' | 'in' | 'done' };
+  let pieces: Buffer[] = [];
+  const sink: TarSink = {
+    entry: (h) => {
+      if (progress.state === 'before' && h.name === wanted) progress.state = 'in';
+    },
+    data: (piece) => {
+      if (progress.state === 'in') pieces.push(Buffer.from(piece));
+    },
+    end: () => {
+      if (progress.state === 'in') progress.state = 'done';
+    },
+  };
+  try {
+    for await (const _ of parseArchive(file, sink)) {
+      yield* pieces;
+      pieces = [];
+      if (progress.state === 'done') return;
+    }
+  } catch (e) {
+    throw bad(file, e);
+  }
+  throw new KbundleError(`${file}: blob ${expected.digest} is not in the archive`, BundleExit.BadLayout);
 }
 
 /**
@@ -127,91 +101,88 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
     else located.push({ digest, size, at, final: join(dir, hexOf(digest)) });
   }
   if (located.length > 0 && located.reduce((n, b) => n + b.size, 0) >= workerMinBytes()) await copyRangesElsewhere(file, located);
-  else for (const b of located) copyRangeVerified(file, b.at, b, b.final);
+  else for (const b of located) await writeVerified(b.final, blobChunks(file, b, b.at, 1 << 20));
   if (byName.size === 0) return;
-  // The rest in one pass over the archive: each wanted entry into `<hex>.part`, verified, renamed.
+  // The rest in one pass over the archive, each wanted entry verified on its way into place.
   const got = new Set<string>();
-  let cur: { exp: Digested; part: string; fd: number; verifier: Verifier } | null = null;
-  const closeCurrent = () => {
-    if (cur) closeSync(cur.fd);
-  };
+  let cur: { exp: Digested; out: PartFile; verifier: Verifier } | null = null;
   const sink: TarSink = {
     entry: (h) => {
       const exp = byName.get(h.name);
       if (!exp || got.has(exp.digest)) return;
-      const part = join(dir, hexOf(exp.digest)) + '.part';
-      cur = { exp, part, fd: openSync(part, 'w'), verifier: new Verifier(exp, `${file}: blob ${exp.digest}`) };
+      cur = { exp, out: new PartFile(join(dir, hexOf(exp.digest))), verifier: new Verifier(exp, `${file}: blob ${exp.digest}`) };
     },
     data: (piece) => {
-      if (!cur) return;
-      cur.verifier.update(piece);
-      for (let off = 0; off < piece.length; ) off += writeSync(cur.fd, piece, off, piece.length - off);
+      cur?.verifier.update(piece);
+      cur?.out.write(piece);
     },
     end: () => {
       if (!cur) return;
       const c = cur;
-      closeCurrent();
       cur = null;
       try {
         c.verifier.finish();
       } catch (e) {
-        rmSync(c.part, { force: true });
+        c.out.abort();
         throw e;
       }
-      renameSync(c.part, join(dir, hexOf(c.exp.digest)));
+      c.out.commit();
       got.add(c.exp.digest);
     },
   };
   try {
-    await parseArchive(file, sink, () => got.size === byName.size);
+    for await (const _ of parseArchive(file, sink)) if (got.size === byName.size) break;
   } catch (e) {
-    if (cur) {
-      closeCurrent();
-      rmSync((cur as { part: string }).part, { force: true });
-    }
+    (cur as { out: PartFile } | null)?.out.abort();
     throw bad(file, e);
   }
   for (const d of byName.values()) if (!got.has(d.digest)) throw new KbundleError(`${file}: blob ${d.digest} is not in the archive`, BundleExit.BadLayout);
 }
 
-/**
- * Copies `expected.size` bytes at `at` in `file` to `final` through
- * `final.part`, verified, renamed only when complete. Synchronous reads and
- * writes through one buffer: a read stream, a verifying transform and a
- * write stream cost ~2.5 s for 475 MB of modules on tmpfs, mostly waiting on
- * thread-pool round trips and collecting a fresh buffer per chunk.
- */
-function copyRangeVerified(file: string, at: number, expected: Digested, final: string): void {
-  const part = final + '.part';
-  const verifier = new Verifier(expected, `${file}: blob ${expected.digest}`);
-  const buf = Buffer.allocUnsafeSlow(Math.min(1 << 20, Math.max(expected.size, 1)));
-  const src = openSync(file, 'r');
-  try {
-    const dst = openSync(part, 'w');
-    try {
-      for (let done = 0; done < expected.size; ) {
-        const n = readSync(src, buf, 0, Math.min(buf.length, expected.size - done), at + done);
-        if (n === 0) break;
-        const piece = buf.subarray(0, n);
-        verifier.update(piece);
-        for (let off = 0; off < n; ) off += writeSync(dst, piece, off, n - off);
-        done += n;
-      }
-      verifier.finish();
-    } finally {
-      closeSync(dst);
-    }
-  } catch (e) {
-    rmSync(part, { force: true });
-    throw e;
-  } finally {
-    closeSync(src);
+/** `final` written through `final.part`: renamed into place by `commit`, removed by `abort`. */
+class PartFile {
+  private readonly part: string;
+  private fd: number;
+  constructor(private readonly final: string) {
+    this.part = final + '.part';
+    this.fd = openSync(this.part, 'w');
   }
-  renameSync(part, final);
+  write(piece: Uint8Array): void {
+    for (let off = 0; off < piece.length; ) off += writeSync(this.fd, piece, off, piece.length - off);
+  }
+  commit(): void {
+    this.close();
+    renameSync(this.part, this.final);
+  }
+  abort(): void {
+    this.close();
+    rmSync(this.part, { force: true });
+  }
+  private close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
 }
 
 /**
- * copyRangeVerified for many blobs on the reader thread, leaving this one
+ * Writes verified pieces (blobChunks) to `final` through `final.part`,
+ * renamed only once the last piece passed. Synchronous writes: a read
+ * stream, a verifying transform and a write stream cost ~2.5 s for 475 MB
+ * of modules on tmpfs, mostly waiting on thread-pool round trips.
+ */
+async function writeVerified(final: string, pieces: AsyncIterable<Buffer>): Promise<void> {
+  const out = new PartFile(final);
+  try {
+    for await (const piece of pieces) out.write(piece);
+  } catch (e) {
+    out.abort();
+    throw e;
+  }
+  out.commit();
+}
+
+/**
+ * writeVerified for many blobs on the reader thread, leaving this one
  * free (to unpack the source meanwhile): the thread copies each range into
  * `<final>.part`; each copy is renamed into place only once all of them
  * hashed to what the index declares, and removed otherwise.

@@ -17,8 +17,13 @@ export interface ScannedArchive {
   small: Map<string, Buffer>;
   ociLayout: Buffer;
   indexJson: Buffer;
-  /** Where each blob's bytes start, when the header walk understood the whole archive. */
-  offsets: Map<string, number> | null;
+  /**
+   * Where blobs' bytes start, for every blob the header walk reached before
+   * anything it does not follow (all of them in a bundle kbundle wrote).
+   * Reads from an offset are verified like any other, so a wrong one can
+   * only fail a read.
+   */
+  offsets: Map<string, number>;
 }
 
 export interface ScanLimits {
@@ -68,12 +73,13 @@ const mayBeMetadata = (firstByte: number | undefined) => firstByte === 0x7b || f
  * JSON is kept. Nothing is written to disk. When the header walk
  * understands the archive (every bundle kbundle writes), blobs are hashed
  * from their offsets, the large ones shared with a second thread; otherwise
- * the archive is parsed as a stream.
+ * the archive is read whole by the tar reader.
  */
 export async function scanArchive(file: string, limits: ScanLimits = {}): Promise<ScannedArchive> {
   try {
     const walked = walkArchive(file);
-    return await (walked.complete ? scanWalked(file, walked.entries, limits) : scanStreaming(file, limits));
+    const scanned = await (walked.complete ? scanWalked(file, walked.entries, limits) : scanStreaming(file, limits));
+    return { ...scanned, offsets: blobOffsets(walked.entries) };
   } catch (e) {
     // A missing file, a directory, an unreadable one: said as such, not as a stack trace.
     if (e instanceof KbundleError || !(e as NodeJS.ErrnoException).code) throw e;
@@ -81,11 +87,24 @@ export async function scanArchive(file: string, limits: ScanLimits = {}): Promis
   }
 }
 
+/** Each blob path's data offset among walked entries (the first, should one repeat). */
+function blobOffsets(entries: WalkedEntry[]): Map<string, number> {
+  const at = new Map<string, number>();
+  for (const e of entries) {
+    const checked = checkEntryName(e.name);
+    const blob = 'path' in checked && e.type === 'file' ? BLOB_RE.exec(checked.path) : null;
+    if (blob && !at.has(`sha256:${blob[1]}`)) at.set(`sha256:${blob[1]}`, e.dataAt);
+  }
+  return at;
+}
+
+type Scanned = Omit<ScannedArchive, 'offsets'>;
+
 function limitsOf(limits: ScanLimits) {
   return { maxJson: limits.maxJsonSize ?? 1 << 20, maxRetained: limits.maxRetained ?? 64 << 20 };
 }
 
-async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimits): Promise<ScannedArchive> {
+async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimits): Promise<Scanned> {
   const { maxJson, maxRetained } = limitsOf(limits);
   const fail: Fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
   const check = layoutChecker(fail);
@@ -107,13 +126,11 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
     };
     const blobs = new Map<string, number>();
     const small = new Map<string, Buffer>();
-    const offsets = new Map<string, number>();
     let retained = 0;
     const accept = (b: WalkedEntry & { digest: string }, got: Digested) => {
       if (got.size !== b.size) throw fail('truncated archive (unexpected end of data)');
       if (got.digest !== b.digest) throw fail(`blob ${b.digest} is corrupt: its content hashes to ${got.digest}`, BundleExit.DigestMismatch);
       blobs.set(b.digest, b.size);
-      offsets.set(b.digest, b.dataAt);
     };
     const large = blobList.filter((b) => b.size > maxJson);
     // The second thread takes about half of the large blobs' bytes; below
@@ -166,7 +183,7 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
     const indexJson = top.get('index.json');
     if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
     if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
-    return { file, blobs, small, ociLayout: readAll(ociLayout), indexJson: readAll(indexJson), offsets };
+    return { file, blobs, small, ociLayout: readAll(ociLayout), indexJson: readAll(indexJson) };
   } finally {
     closeSync(fd);
   }
@@ -185,7 +202,7 @@ function hashRange(fd: number, at: number, size: number, buf: Buffer): Digested 
 }
 
 /** One pass over the whole archive with the tar reader, for archives the header walk does not follow. */
-async function scanStreaming(file: string, limits: ScanLimits): Promise<ScannedArchive> {
+async function scanStreaming(file: string, limits: ScanLimits): Promise<Scanned> {
   const { maxJson, maxRetained } = limitsOf(limits);
   const fail: Fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
   const check = layoutChecker(fail);
@@ -223,7 +240,7 @@ async function scanStreaming(file: string, limits: ScanLimits): Promise<ScannedA
     },
   };
   try {
-    await parseArchive(file, sink);
+    for await (const _ of parseArchive(file, sink));
   } catch (e) {
     throw e instanceof TarFormatError ? fail(describeTarError(e)) : e;
   }
@@ -231,5 +248,5 @@ async function scanStreaming(file: string, limits: ScanLimits): Promise<ScannedA
   const indexJson = top.get('index.json');
   if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
   if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
-  return { file, blobs, small, ociLayout, indexJson, offsets: null };
+  return { file, blobs, small, ociLayout, indexJson };
 }

@@ -1,5 +1,6 @@
 // Real inputs for bundle tests: a small module source tree on disk and real
 // compressed kernel modules shipped by the installed Debian kernel.
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,4 +79,24 @@ export function spec(sourceDir: string, targets: TargetSpec[], over: Partial<Bun
     packages: [{ name: 'hello', version: '1.0', modules: [{ name: 'hello', destLocation: '/updates/dkms' }], source: { dir: sourceDir }, targets }],
     ...over,
   };
+}
+
+/**
+ * Rewrites the tar `src` as `dst` with python's tarfile in `format`, the
+ * same members in the same order: another writer's bytes for the same
+ * archive. `first` runs before the members are copied (with `dst` open,
+ * `io` imported); `each` runs per member `m` before it is added.
+ */
+export function rewriteWithPython(src: string, dst: string, format: 'GNU_FORMAT' | 'PAX_FORMAT', opts: { first?: string; each?: string } = {}): void {
+  const script = [
+    'import tarfile,sys,io',
+    `src=tarfile.open(sys.argv[1]); dst=tarfile.open(sys.argv[2],"w",format=tarfile.${format})`,
+    opts.first ?? '',
+    'for m in src:',
+    `  ${opts.each ?? 'pass'}`,
+    '  dst.addfile(m, src.extractfile(m) if m.isfile() else None)',
+    'dst.close()',
+  ].join('\n');
+  const r = spawnSync('python3', ['-c', script, src, dst], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
 }

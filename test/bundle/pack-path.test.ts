@@ -15,9 +15,14 @@ import { encodeHeader, type UstarHeader } from '../../src/bundle/ustar.js';
 import { compressStream } from '../../src/bundle/zstd.js';
 import { KbundleError } from '../../src/util/errors.js';
 import { openBundle } from '../../src/bundle/open.js';
-import { copyBlobsFromArchive, locateBlobs, readBlobFromArchive } from '../../src/bundle/reader.js';
+import { copyBlobsFromArchive, readBlobFromArchive } from '../../src/bundle/reader.js';
+import { scanArchive } from '../../src/bundle/scan.js';
+import { walkArchive } from '../../src/bundle/archive-walk.js';
+
+/** Blob offsets as the scan's header walk finds them. */
+const locateBlobs = async (file: string) => (await scanArchive(file)).offsets;
 import { writeBundle } from '../../src/bundle/writer.js';
-import { makeSourceTree, realModules, spec, target, testKeys, tmp } from './fixtures.js';
+import { makeSourceTree, realModules, rewriteWithPython, spec, target, testKeys, tmp } from './fixtures.js';
 
 const K = '6.1.0-56-amd64';
 
@@ -166,7 +171,7 @@ describe('reading blobs by offset', () => {
 
   test('the header walk finds every blob, at the offset python’s tarfile reports', async () => {
     const b = await openBundle(file, { trustedKeys: [pk] });
-    const at = locateBlobs(file);
+    const at = await locateBlobs(file);
     const r = spawnSync('python3', ['-c', 'import tarfile,sys\nfor m in tarfile.open(sys.argv[1]): print(m.name, m.offset_data)', file], { encoding: 'utf8' });
     const want = new Map(
       r.stdout
@@ -184,7 +189,7 @@ describe('reading blobs by offset', () => {
   });
 
   test('a wrong offset cannot pass wrong bytes: the read fails its digest check (exit 31)', async () => {
-    const at = locateBlobs(file);
+    const at = await locateBlobs(file);
     const m = (await openBundle(file, { trustedKeys: [pk] })).index.packages[0]!.targets[0]!.modules[0]!;
     const err = await collect(readBlobFromArchive(file, { digest: m.digest, size: m.size }, at.get(m.digest)! + 512)).catch((e: unknown) => e);
     expect((err as Error).message).toContain(`content digest`);
@@ -194,17 +199,9 @@ describe('reading blobs by offset', () => {
 
   test('a bundle rewritten by another tar writer (pax headers on every entry) still opens and unpacks', async () => {
     const other = join(dir, 'pax.tar');
-    const py = [
-      'import tarfile,sys',
-      'src=tarfile.open(sys.argv[1]); dst=tarfile.open(sys.argv[2],"w",format=tarfile.PAX_FORMAT)',
-      'for m in src:',
-      '  m.pax_headers={"comment":"rewritten"}',
-      '  dst.addfile(m, src.extractfile(m) if m.isfile() else None)',
-      'dst.close()',
-    ].join('\n');
-    expect(spawnSync('python3', ['-c', py, file, other]).status).toBe(0);
-    const at = locateBlobs(other);
-    expect(at.size).toBe(locateBlobs(file).size);
+    rewriteWithPython(file, other, 'PAX_FORMAT', { each: 'm.pax_headers={"comment":"rewritten"}' });
+    const at = await locateBlobs(other);
+    expect(at.size).toBe((await locateBlobs(file)).size);
     const b = await openBundle(other, { trustedKeys: [pk] });
     const entries = await b.extractSource('hello', join(dir, 'src-pax'));
     expect(entries.map((e) => e.path)).toContain('hello-1.0/dkms.conf');
@@ -215,15 +212,8 @@ describe('reading blobs by offset', () => {
 
   test('a header the walk does not follow (GNU long name) ends it; without offsets blobs are read by parsing the archive', async () => {
     const gnu = join(dir, 'gnu.tar');
-    const py = [
-      'import tarfile,sys,io',
-      'src=tarfile.open(sys.argv[1]); dst=tarfile.open(sys.argv[2],"w",format=tarfile.GNU_FORMAT)',
-      't=tarfile.TarInfo("x"*120); dst.addfile(t, io.BytesIO(b""))',
-      'for m in src: dst.addfile(m, src.extractfile(m) if m.isfile() else None)',
-      'dst.close()',
-    ].join('\n');
-    expect(spawnSync('python3', ['-c', py, file, gnu]).status).toBe(0);
-    expect(locateBlobs(gnu).size).toBe(0);
+    rewriteWithPython(file, gnu, 'GNU_FORMAT', { first: 't=tarfile.TarInfo("x"*120); dst.addfile(t, io.BytesIO(b""))' });
+    expect(walkArchive(gnu).entries).toEqual([]);
     const t = (await openBundle(file, { trustedKeys: [pk] })).index.packages[0]!.targets[0]!;
     await copyBlobsFromArchive(file, new Map(t.modules.map((m) => [m.digest, m.size])), join(dir, 'mods-scan'));
     for (const m of t.modules) {
