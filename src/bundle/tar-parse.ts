@@ -1,3 +1,5 @@
+import { checksum } from './ustar.js';
+
 /**
  * A synchronous tar reader: bytes are pushed in with `feed`, and entries
  * come out through the sink's calls before `feed` returns. Extraction needs
@@ -163,9 +165,8 @@ export class TarParser {
 
 /** One 512-byte header; null for an all-zero (end-of-archive or padding) block; throws TarFormatError on a bad checksum or an unknown format. */
 export function decodeHeader(b: Buffer): TarHeader | null {
-  let sum = 8 * 0x20;
-  for (let i = 0; i < 148; i++) sum += b[i]!;
-  for (let i = 156; i < 512; i++) sum += b[i]!;
+  const sum = checksum(b);
+  // Only the checksum field's assumed spaces: every other byte is zero.
   if (sum === 8 * 0x20) return null;
   if (sum !== octal(b, 148, 8)) throw new TarFormatError('Invalid tar header. Maybe the tar is corrupted or it needs to be gunzipped?');
   const flag = b[156] === 0 ? 0 : b[156]! - 48;

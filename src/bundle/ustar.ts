@@ -3,7 +3,7 @@
  *
  * The layout is byte for byte the one tar-stream 3 writes for the same
  * fields (bundles written before this encoder existed keep their digests;
- * test/bundle/ustar.test.ts compares the two): octal fields zero-padded and
+ * test/bundle/pack-path.test.ts compares the two): octal fields zero-padded and
  * space-terminated, owner 0:0 with empty names, a pax header carrying
  * `path`/`linkpath` when a name is not ASCII or does not fit the
  * name/prefix split. Writing headers directly, instead of through
@@ -105,7 +105,8 @@ function writeSize(buf: Buffer, size: number): void {
   }
 }
 
-function checksum(block: Buffer): number {
+/** The header checksum: every byte of the block, the checksum field counted as spaces (read and written alike). */
+export function checksum(block: Buffer): number {
   let sum = 8 * 32; // the checksum field itself counts as spaces
   for (let i = 0; i < 148; i++) sum += block[i]!;
   for (let i = 156; i < BLOCK; i++) sum += block[i]!;
