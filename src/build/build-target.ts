@@ -5,10 +5,12 @@
  * that is renamed onto <m>/<v>/<k>/<a> (so a half-built kernel never looks
  * built). The make step is skipped when the build cache has the result.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { copyFile, mkdir, realpath, rename, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { beginOp, endOp } from '../recovery/journal.js';
+import { opBase } from '../recovery/ops.js';
+import { commitStagedDir, removeDurable, removeIfEmpty, tempPathFor } from '../util/atomic.js';
 import { digestTree } from '../cache/source-digest.js';
 import { cacheKey, headerIdentity } from '../cache/key.js';
 import { BuildCache } from '../cache/store.js';
@@ -117,8 +119,39 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
   const packedHit = packKey ? await cache.get(packKey) : null;
   const hit = packedHit ?? (key ? await cache.get(key) : null);
 
-  const staging = join(ctx.roots.dkmsTree, m.module, m.version, t.kernel, `.tmp_${t.arch}_${randomBytes(4).toString('hex')}`);
-  await rm(staging, { recursive: true, force: true });
+  // Journaled so that a killed build's staging and scratch dirs are rolled back by recovery.
+  const staging = tempPathFor(kad);
+  const op = await beginOp(ctx.roots.dkmsTree, { ...opBase(ctx, m), kind: 'build', kernel: t.kernel, arch: t.arch, staging, buildDir: kbuild });
+  try {
+    return await buildStaged(ctx, m, t, { id, kad, staging, kbuild, dkmsBuild, source, ksrc, env, conf, cache, key, packKey, packedHit, hit, jobsPerMake, packaging });
+  } finally {
+    await removeIfEmpty(dirname(kad));
+    await endOp(ctx.roots.dkmsTree, op.id);
+  }
+}
+
+interface StagedBuild {
+  id: string;
+  kad: string;
+  staging: string;
+  kbuild: string;
+  dkmsBuild: string;
+  source: string;
+  ksrc: string;
+  env: NodeJS.ProcessEnv;
+  conf: EvaluatedConf;
+  cache: BuildCache;
+  key: string | null;
+  packKey: string | null;
+  packedHit: Awaited<ReturnType<BuildCache['get']>>;
+  hit: Awaited<ReturnType<BuildCache['get']>>;
+  jobsPerMake: number;
+  packaging: Packaging;
+}
+
+/** make (or a cache restore), then packaging, all in `staging`, published by one rename onto <k>/<a>. */
+async function buildStaged(ctx: RunContext, m: ModuleRef, t: Target, b: StagedBuild): Promise<BuildResult> {
+  const { id, kad, staging, kbuild, dkmsBuild, source, ksrc, env, conf, cache, key, packKey, packedHit, hit, jobsPerMake, packaging } = b;
   await mkdir(join(staging, 'module'), { recursive: true });
   await mkdir(join(staging, 'log'), { recursive: true });
   const title = `DKMS make.log for ${m.module}-${m.version} for kernel ${t.kernel} (${t.arch})`;
@@ -174,9 +207,8 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
     if (!hit) await rename(log.path, join(staging, 'log', 'make.log'));
     await writeJsonRecord(join(staging, BUILD_RECORD), record);
     await rm(join(staging, '.cache-restore'), { recursive: true, force: true });
-    await rm(kad, { recursive: true, force: true });
-    await rename(staging, kad);
-    if (!hit) await rm(kbuild, { recursive: true, force: true });
+    await commitStagedDir(staging, kad);
+    if (!hit) await removeDurable(kbuild);
   } catch (e) {
     await rm(staging, { recursive: true, force: true });
     ctx.progress.finish(id, 'failed');
@@ -198,7 +230,7 @@ interface StepDirs {
 
 async function runBuildSteps(ctx: RunContext, m: ModuleRef, t: Target, conf: EvaluatedConf, d: StepDirs): Promise<void> {
   const fail = async (message: string, code: number): Promise<never> => {
-    await d.log.close();
+    await d.log.close().catch(() => undefined);
     throw new KbundleError(message, code, [`Consult ${d.log.path} for more information.`, `The build directory was kept: ${d.kbuild}`]);
   };
   const vars = shellPrelude({

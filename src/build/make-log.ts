@@ -20,10 +20,17 @@ function elapsed(ms: number): string {
 }
 
 export class MakeLog {
+  /** A write error (disk full, the file's directory removed under us) must fail the build, not crash the process. */
+  private failure: Error | null = null;
+
   private constructor(
     readonly path: string,
     private readonly out: WriteStream,
-  ) {}
+  ) {
+    out.on('error', (e) => {
+      this.failure ??= e;
+    });
+  }
 
   static async create(path: string, title: string): Promise<MakeLog> {
     await mkdir(dirname(path), { recursive: true });
@@ -57,6 +64,7 @@ export class MakeLog {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    if (!this.out.closed && !this.out.destroyed) await new Promise<void>((resolve) => this.out.end(() => resolve()));
+    if (this.failure) throw new Error(`cannot write ${this.path}: ${this.failure.message}`);
   }
 }

@@ -7,9 +7,8 @@
  * bytes depend only on their inputs — bundles need that to be reproducible.
  */
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { siblingTemp } from '../util/fs.js';
+import { writeFileDurable } from '../util/atomic.js';
 
 const SCRIPT = `#!/bin/sh
 # Written by kbundle: run pahole without -j (see src/build/pahole-shim.ts).
@@ -32,11 +31,7 @@ export async function paholeShimDir(dkmsTree: string): Promise<string> {
   const dir = join(dkmsTree, '.kbundle-tools');
   const file = join(dir, 'pahole');
   if (!existsSync(file)) {
-    await mkdir(dir, { recursive: true });
-    const tmp = siblingTemp(file);
-    await writeFile(tmp, SCRIPT);
-    await chmod(tmp, 0o755);
-    await rename(tmp, file);
+    await writeFileDurable(file, SCRIPT, { mode: 0o755 });
   }
   return dir;
 }

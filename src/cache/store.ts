@@ -6,9 +6,10 @@
  * builders can share a cache dir: the worst race writes the same bytes twice.
  * Reads re-hash what they restore; a corrupt entry is a miss, not a bad build.
  */
-import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { pathExists, sha256File, siblingTemp, writeFileAtomic } from '../util/fs.js';
+import { copyFileDurable, writeFileDurable } from '../util/atomic.js';
+import { pathExists, sha256File } from '../util/fs.js';
 
 export interface CachedFile {
   /** Path relative to the build dir, e.g. src/alpha/twomods_alpha.ko. */
@@ -69,14 +70,11 @@ export class BuildCache {
       const sha = await sha256File(src);
       const dest = this.contentPath(sha);
       if (!(await pathExists(dest))) {
-        await mkdir(dirname(dest), { recursive: true });
-        const tmp = siblingTemp(dest);
-        await copyFile(src, tmp);
-        await rename(tmp, dest);
+        await copyFileDurable(src, dest);
       }
       const { size } = await import('node:fs/promises').then((fs) => fs.stat(dest));
       files.push({ name, sha256: sha, size });
     }
-    await writeFileAtomic(this.indexPath(key), JSON.stringify({ key, files, meta } satisfies CacheIndexEntry));
+    await writeFileDurable(this.indexPath(key), JSON.stringify({ key, files, meta } satisfies CacheIndexEntry));
   }
 }

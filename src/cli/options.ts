@@ -14,6 +14,8 @@ import type { ModuleRef, Target } from '../tree/paths.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
 import { pairKernelsArches, splitModuleVersion } from './argv.js';
+import { withTreeLock } from '../recovery/recover.js';
+import { DEFAULT_LOCK_TIMEOUT_MS } from '../recovery/tree-lock.js';
 
 export interface CommonOptions {
   module?: string;
@@ -36,6 +38,7 @@ export interface CommonOptions {
   directive: string[];
   c?: string;
   etcdir?: string;
+  lockTimeout?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -61,6 +64,7 @@ export function addCommonOptions(cmd: Command): Command {
     .option('--cache-dir <dir>', 'build cache dir (default <dkmstree>/.kbundle-cache)')
     .option('--directive <NAME=value>', 'extra dkms.conf directive (repeatable)', collect, [])
     .option('-c <file>', 'use this dkms.conf instead of the module\'s own')
+    .option('--lock-timeout <seconds>', 'wait this long for another kbundle command on the same DKMS tree (default 3600)')
     .addOption(new Option('--etcdir <dir>', 'DKMS config dir: framework.conf, <module>.conf overrides').default('/etc/dkms'))
     .addOption(new Option('--rpm_safe_upgrade').hideHelp())
     .addOption(new Option('--no-initrd').hideHelp())
@@ -122,4 +126,26 @@ export function targetsFrom(o: CommonOptions): Target[] {
   if (typeof r === 'string') throw new KbundleError(r, ExitCode.General);
   for (const t of r) if (!t.kernel || !t.arch) throw new KbundleError('Empty kernel version or architecture.', 16);
   return r;
+}
+
+export function lockTimeoutMs(o: { lockTimeout?: string }): number {
+  if (o.lockTimeout === undefined) return DEFAULT_LOCK_TIMEOUT_MS;
+  const s = Number(o.lockTimeout);
+  if (!Number.isFinite(s) || s < 0) throw new KbundleError(`--lock-timeout needs seconds >= 0, got "${o.lockTimeout}".`, ExitCode.Usage);
+  return s * 1000;
+}
+
+type Action = (positional: string[], o: CommonOptions) => Promise<number>;
+
+/**
+ * A mutating command: holds the DKMS tree's lock for its whole run (after
+ * finishing whatever a killed command left), so two postinsts, or autoinstall
+ * racing a manual build, take turns instead of sharing a build dir.
+ */
+export function locked(name: string, fn: Action): Action {
+  return async (positional, o) => {
+    const ctx = await contextFrom(o);
+    const what = [name, o.module ?? positional[0]].filter(Boolean).join(' ');
+    return withTreeLock(ctx, what, () => fn(positional, o), lockTimeoutMs(o));
+  };
 }

@@ -1,30 +1,37 @@
 /**
- * install / uninstall of a built (module, kernel, arch). Order matters for a
- * crash: install writes module files (temp + rename) first and the
- * kernel-<k>-<a> link, DKMS's "installed" marker, last; uninstall removes the
- * marker first. depmod failure rolls the install back (DKMS exit 6).
+ * install / uninstall / unbuild / remove of a built (module, kernel, arch).
+ * Each records an op in the journal before its first visible change and
+ * drops it after the last, so an interrupted run is finished by recovery
+ * through these same functions (`resume`). Within an op the order still
+ * matters for readers: install writes module files first and the
+ * kernel-<k>-<a> link, DKMS's "installed" marker, last; uninstall removes
+ * the marker first. depmod failure rolls the install back (DKMS exit 6).
  */
-import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { copyFile, mkdir, readdir, readlink, realpath, rename, rm, symlink, unlink } from 'node:fs/promises';
+import { readdir, readlink, realpath } from 'node:fs/promises';
 import { evaluateFor, type RunContext } from '../lifecycle/context.js';
 import { runModuleScript } from '../lifecycle/scripts.js';
+import { beginOp, endOp, updateOp } from '../recovery/journal.js';
+import { opBase, type InstallDecision, type InstallOp, type RemoveOp, type UninstallOp } from '../recovery/ops.js';
 import {
   installRecordPath,
   installedLink,
   installedLinkTarget,
   kernelArchDir,
   kernelInstallDir,
+  moduleDir,
   originalModuleDir,
   sourceLink,
+  versionDir,
   type ModuleRef,
   type Target,
 } from '../tree/paths.js';
 import { readJsonRecord, writeJsonRecord, type InstallRecord } from '../tree/records.js';
 import { isInstalled } from '../tree/scan.js';
+import { copyFileDurable, removeDurable, removeIfEmpty, symlinkDurable } from '../util/atomic.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
-import { isDir, pathExists, sha256File, siblingTemp } from '../util/fs.js';
+import { isDir, pathExists, sha256File } from '../util/fs.js';
 import { runDepmod } from './depmod.js';
 import { placedModules } from './layout.js';
 import { archiveOriginals, findOriginals, restoreOriginals } from './originals.js';
@@ -55,6 +62,36 @@ export async function depmodFor(ctx: RunContext, kernel: string): Promise<void> 
 
 export type InstallResult = 'installed' | 'already-installed';
 
+/**
+ * Paths under <installTree>/<k> that DKMS-managed modules own: install
+ * records of every version of this module on this kernel. A file there is
+ * never a distribution "original", whatever its name.
+ */
+async function managedPaths(ctx: RunContext, module: string, t: Target): Promise<Set<string>> {
+  const out = new Set<string>();
+  const mdir = moduleDir(ctx.roots, module);
+  for (const v of await readdir(mdir).catch(() => [] as string[])) {
+    const rec = await readJsonRecord<InstallRecord>(installRecordPath(ctx.roots, { module, version: v }, t)).catch(() => null);
+    for (const f of rec?.files ?? []) out.add(f.path);
+  }
+  return out;
+}
+
+/** Where each file goes and which originals it displaces; made once and journaled before anything moves. */
+async function decideInstall(ctx: RunContext, m: ModuleRef, t: Target): Promise<InstallDecision> {
+  const placed = await placedModules(ctx, m, t);
+  const firstInstall = !(await isDir(originalModuleDir(ctx.roots, m.module, t)));
+  const managed = await managedPaths(ctx, m.module, t);
+  const originals: InstallDecision['originals'] = [];
+  if (firstInstall) {
+    for (const p of placed) {
+      const found = (await findOriginals(kernelInstallDir(ctx.roots, t.kernel), p.destName, p.installPath)).filter((x) => !managed.has(x));
+      if (found.length) originals.push({ destName: p.destName, paths: found });
+    }
+  }
+  return { files: placed.map((p) => ({ destName: p.destName, builtFile: p.builtFile, installPath: p.installPath })), originals, firstInstall };
+}
+
 export async function installTarget(
   ctx: RunContext,
   m: ModuleRef,
@@ -62,106 +99,159 @@ export async function installTarget(
   selection: InstallRecord['selection'] = 'build',
   /** Root digest of the bundle the binaries came from (bundle installs). */
   bundleDigest?: string,
+  resume?: InstallOp,
 ): Promise<InstallResult> {
-  if (await isInstalled(ctx.roots, m, t)) {
-    if (!ctx.force) {
+  let op: InstallOp;
+  let srcDir: string;
+  let postInstall: string | null = null;
+  if (resume) {
+    op = resume;
+    srcDir = await sourceDirOf(ctx, m);
+  } else {
+    if ((await isInstalled(ctx.roots, m, t)) && !ctx.force) {
       ctx.say(`Module ${m.module}/${m.version} already installed on kernel ${t.kernel} (${t.arch}), skip. You may override by specifying --force.`);
       return 'already-installed';
     }
-    await uninstallTarget(ctx, m, t, { depmod: false });
-  }
-  const other = await installedVersion(ctx, m.module, t);
-  if (other && other !== m.version) {
-    ctx.say(`Uninstalling ${m.module}/${other} from kernel ${t.kernel} (${t.arch}) first.`);
-    await uninstallTarget(ctx, { module: m.module, version: other }, t, { depmod: false });
-  }
-  if (!(await pathExists(kernelInstallDir(ctx.roots, t.kernel)))) {
-    throw new KbundleError(`The directory ${kernelInstallDir(ctx.roots, t.kernel)} does not exist: kernel ${t.kernel} is not installed in ${ctx.roots.installTree}.`, ExitCode.InstallFailed);
-  }
-  const conf = await evaluateFor(ctx, m, t);
-  const srcDir = await sourceDirOf(ctx, m);
-  const rc = await runModuleScript(ctx, 'pre_install', conf.preInstall, srcDir);
-  if (rc !== 0 && !ctx.force) {
-    throw new KbundleError(`The pre_install script failed (exit ${rc}); the installation of ${m.module}/${m.version} was aborted.`, ExitCode.PreInstallFailed);
+    if (!(await pathExists(kernelInstallDir(ctx.roots, t.kernel)))) {
+      throw new KbundleError(`The directory ${kernelInstallDir(ctx.roots, t.kernel)} does not exist: kernel ${t.kernel} is not installed in ${ctx.roots.installTree}.`, ExitCode.InstallFailed);
+    }
+    const conf = await evaluateFor(ctx, m, t);
+    postInstall = conf.postInstall;
+    srcDir = await sourceDirOf(ctx, m);
+    const rc = await runModuleScript(ctx, 'pre_install', conf.preInstall, srcDir);
+    if (rc !== 0 && !ctx.force) {
+      throw new KbundleError(`The pre_install script failed (exit ${rc}); the installation of ${m.module}/${m.version} was aborted.`, ExitCode.PreInstallFailed);
+    }
+    op = await beginOp(ctx.roots.dkmsTree, { ...opBase(ctx, m), kind: 'install', kernel: t.kernel, arch: t.arch, selection, ...(bundleDigest ? { bundleDigest } : {}) });
   }
 
-  const placed = await placedModules(ctx, m, t);
+  // ---- journaled: from here on recovery finishes this install ----
+  if (!op.decision) {
+    if (await isInstalled(ctx.roots, m, t)) await uninstallTarget(ctx, m, t, { depmod: false });
+    const other = await installedVersion(ctx, m.module, t);
+    if (other && other !== m.version) {
+      ctx.say(`Uninstalling ${m.module}/${other} from kernel ${t.kernel} (${t.arch}) first.`);
+      await uninstallTarget(ctx, { module: m.module, version: other }, t, { depmod: false });
+    }
+    op.decision = await decideInstall(ctx, m, t);
+    await updateOp(ctx.roots.dkmsTree, op);
+  }
+  const d = op.decision;
+  const record: InstallRecord = { format: 'kbundle-install-v1', files: [], selection: op.selection, ...(op.bundleDigest ? { bundleDigest: op.bundleDigest } : {}) };
   const archive = originalModuleDir(ctx.roots, m.module, t);
-  const firstInstall = !(await isDir(archive));
-  const record: InstallRecord = { format: 'kbundle-install-v1', files: [], selection, ...(bundleDigest ? { bundleDigest } : {}) };
   try {
-    for (const p of placed) {
-      ctx.say(`${p.destName}.ko:`);
-      if (firstInstall) {
-        const originals = await findOriginals(kernelInstallDir(ctx.roots, t.kernel), p.destName, p.installPath);
-        if (originals.length) {
-          ctx.say(` - Original module: archiving ${originals[0]}`);
-          await archiveOriginals(originals, archive, kernelInstallDir(ctx.roots, t.kernel));
-        }
+    for (const f of d.files) {
+      ctx.say(`${f.destName}.ko:`);
+      const originals = d.originals.find((o) => o.destName === f.destName)?.paths ?? [];
+      if (originals.length) {
+        ctx.say(` - Original module: archiving ${originals[0]}`);
+        await archiveOriginals(originals, archive, kernelInstallDir(ctx.roots, t.kernel));
       }
-      ctx.say(` - Installing to ${p.installDir}/`);
-      await mkdir(p.installDir, { recursive: true });
-      const tmp = siblingTemp(p.installPath);
-      await copyFile(p.builtFile, tmp);
-      await rename(tmp, p.installPath);
-      record.files.push({ destName: p.destName, path: p.installPath, sha256: await sha256File(p.installPath) });
+      ctx.say(` - Installing to ${dirname(f.installPath)}/`);
+      await copyFileDurable(f.builtFile, f.installPath);
+      record.files.push({ destName: f.destName, path: f.installPath, sha256: await sha256File(f.installPath) });
     }
     await writeJsonRecord(installRecordPath(ctx.roots, m, t), record);
-    const link = installedLink(ctx.roots, m.module, t);
-    const tmpLink = `${link}.tmp-${randomBytes(4).toString('hex')}`;
-    await symlink(installedLinkTarget(m, t), tmpLink);
-    await rename(tmpLink, link);
+    await symlinkDurable(installedLinkTarget(m, t), installedLink(ctx.roots, m.module, t));
   } catch (e) {
-    await rollback(ctx, m, t, record);
+    await rollbackInstall(ctx, m, t, d);
+    await endOp(ctx.roots.dkmsTree, op.id);
     throw e;
   }
-  await runModuleScript(ctx, 'post_install', conf.postInstall, srcDir);
+  if (!op.postInstallDone) {
+    if (resume) postInstall = (await evaluateFor(ctx, m, t).catch(() => null))?.postInstall ?? null;
+    await runModuleScript(ctx, 'post_install', postInstall, srcDir);
+    op.postInstallDone = true;
+    await updateOp(ctx.roots.dkmsTree, op);
+  }
   try {
     await depmodFor(ctx, t.kernel);
   } catch (e) {
-    await rollback(ctx, m, t, record);
+    await rollbackInstall(ctx, m, t, d);
+    await endOp(ctx.roots.dkmsTree, op.id);
     throw new KbundleError(`depmod failed for kernel ${t.kernel}; the installation of ${m.module}/${m.version} was rolled back.`, ExitCode.InstallFailed, [String((e as Error).message)]);
   }
+  await endOp(ctx.roots.dkmsTree, op.id);
   return 'installed';
 }
 
-async function rollback(ctx: RunContext, m: ModuleRef, t: Target, record: InstallRecord): Promise<void> {
-  await rm(installedLink(ctx.roots, m.module, t), { force: true });
-  for (const f of record.files) await rm(f.path, { force: true });
-  await rm(installRecordPath(ctx.roots, m, t), { force: true });
+async function rollbackInstall(ctx: RunContext, m: ModuleRef, t: Target, d: InstallDecision): Promise<void> {
+  await removeDurable(installedLink(ctx.roots, m.module, t));
+  for (const f of d.files) await removeDurable(f.installPath);
+  await removeDurable(installRecordPath(ctx.roots, m, t));
   await restoreOriginals(originalModuleDir(ctx.roots, m.module, t));
 }
 
-export async function uninstallTarget(ctx: RunContext, m: ModuleRef, t: Target, opts: { depmod?: boolean } = {}): Promise<boolean> {
-  if (!(await isInstalled(ctx.roots, m, t))) {
-    ctx.say(`Module ${m.module}/${m.version} is not installed for kernel ${t.kernel} (${t.arch}). Skipping...`);
-    return false;
+export async function uninstallTarget(ctx: RunContext, m: ModuleRef, t: Target, opts: { depmod?: boolean } = {}, resume?: UninstallOp): Promise<boolean> {
+  let op: UninstallOp;
+  if (resume) op = resume;
+  else {
+    if (!(await isInstalled(ctx.roots, m, t))) {
+      ctx.say(`Module ${m.module}/${m.version} is not installed for kernel ${t.kernel} (${t.arch}). Skipping...`);
+      return false;
+    }
+    ctx.say(`Module ${m.module}/${m.version} for kernel ${t.kernel} (${t.arch}).`);
+    const record = await readJsonRecord<InstallRecord>(installRecordPath(ctx.roots, m, t));
+    const paths = record ? record.files.map((f) => f.path) : (await placedModules(ctx, m, t)).map((p) => p.installPath);
+    op = await beginOp(ctx.roots.dkmsTree, { ...opBase(ctx, m), kind: 'uninstall', kernel: t.kernel, arch: t.arch, paths, depmod: opts.depmod !== false });
   }
-  ctx.say(`Module ${m.module}/${m.version} for kernel ${t.kernel} (${t.arch}).`);
-  // The marker goes first: an interrupted uninstall then reads as "built".
-  await unlink(installedLink(ctx.roots, m.module, t));
-  const record = await readJsonRecord<InstallRecord>(installRecordPath(ctx.roots, m, t));
-  const paths = record ? record.files.map((f) => f.path) : (await placedModules(ctx, m, t)).map((p) => p.installPath);
-  for (const p of paths) {
-    ctx.say(`Deleting ${p}`);
-    await rm(p, { force: true });
+  // The marker goes first: readers of a half-done uninstall see "built".
+  await removeDurable(installedLink(ctx.roots, m.module, t));
+  for (const p of op.paths) {
+    if (await pathExists(p)) ctx.say(`Deleting ${p}`);
+    await removeDurable(p);
   }
-  await rm(installRecordPath(ctx.roots, m, t), { force: true });
+  await removeDurable(installRecordPath(ctx.roots, m, t));
   for (const restored of await restoreOriginals(originalModuleDir(ctx.roots, m.module, t))) ctx.say(`Restoring original module ${restored}`);
-  try {
-    const conf = await evaluateFor(ctx, m, t);
-    await runModuleScript(ctx, 'post_remove', conf.postRemove, await sourceDirOf(ctx, m));
-  } catch (e) {
-    ctx.warn(`post_remove not run: ${(e as Error).message}`);
+  if (!op.postRemoveDone) {
+    try {
+      const conf = await evaluateFor(ctx, m, t);
+      await runModuleScript(ctx, 'post_remove', conf.postRemove, await sourceDirOf(ctx, m));
+    } catch (e) {
+      ctx.warn(`post_remove not run: ${(e as Error).message}`);
+    }
+    op.postRemoveDone = true;
+    await updateOp(ctx.roots.dkmsTree, op);
   }
-  if (opts.depmod !== false) await depmodFor(ctx, t.kernel);
+  if (op.depmod) await depmodFor(ctx, t.kernel);
+  await endOp(ctx.roots.dkmsTree, op.id);
   return true;
 }
 
+/** Deletes a built <k>/<a> (after uninstalling it); DKMS leaves no empty <m>/<v>/<k> behind, and remove decides "no kernel left" by it. */
+async function dropBuilt(ctx: RunContext, m: ModuleRef, t: Target): Promise<void> {
+  await removeDurable(kernelArchDir(ctx.roots, m, t));
+  await removeIfEmpty(dirname(kernelArchDir(ctx.roots, m, t)));
+}
+
+const isKernelDir = (n: string) => /^[0-9]+\./.test(n);
+
+/**
+ * unbuild (forgetVersion false) or remove (true) of `targets`: uninstall and
+ * delete each built kernel; remove then forgets the version once no kernel
+ * is left. Journaled as one op, finished by recovery.
+ */
+export async function removeTargets(ctx: RunContext, m: ModuleRef, targets: Target[], forgetVersion: boolean, resume?: RemoveOp): Promise<void> {
+  const op =
+    resume ??
+    (await beginOp(ctx.roots.dkmsTree, { ...opBase(ctx, m), kind: 'remove', targets: targets.map((t) => ({ kernel: t.kernel, arch: t.arch })), forgetVersion }));
+  for (const t of op.targets) {
+    if (!(await isDir(kernelArchDir(ctx.roots, m, t)))) continue;
+    await uninstallTarget(ctx, m, t);
+    await dropBuilt(ctx, m, t);
+  }
+  if (op.forgetVersion) {
+    const vdir = versionDir(ctx.roots, m);
+    const kernels = (await readdir(vdir).catch(() => [] as string[])).filter(isKernelDir);
+    if (kernels.length === 0 && (await pathExists(vdir))) {
+      ctx.say(`Deleting module ${m.module}/${m.version} completely from the DKMS tree.`);
+      await removeDurable(vdir);
+      await removeIfEmpty(moduleDir(ctx.roots, m.module));
+    }
+  }
+  await endOp(ctx.roots.dkmsTree, op.id);
+}
+
 export async function unbuildTarget(ctx: RunContext, m: ModuleRef, t: Target): Promise<void> {
-  await uninstallTarget(ctx, m, t);
-  await rm(kernelArchDir(ctx.roots, m, t), { recursive: true, force: true });
-  // DKMS leaves no empty <m>/<v>/<k> behind; remove decides "no kernel left" by it.
-  const kdir = dirname(kernelArchDir(ctx.roots, m, t));
-  if ((await readdir(kdir).catch(() => ['?'])).length === 0) await rm(kdir, { recursive: true, force: true });
+  await removeTargets(ctx, m, [t], false);
 }

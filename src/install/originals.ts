@@ -4,8 +4,9 @@
  * <m>/original_module/<k>/<a>/ with a .origin file naming where it came
  * from, and moved back on uninstall (DKMS >= 3.1.7 behaviour).
  */
-import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
+import { removeDurable, removeIfEmpty, renameDurable, writeFileDurable } from '../util/atomic.js';
 import { pathExists } from '../util/fs.js';
 
 const MODULE_RE = (name: string) => new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.ko(\\.gz|\\.xz|\\.zst)?$`);
@@ -32,13 +33,17 @@ export async function findOriginals(kernelDir: string, destName: string, exclude
   return found.sort();
 }
 
-/** Moves originals into the archive. The first found is the original; others are collisions. */
+/**
+ * Moves originals into the archive. The first found is the original; others
+ * are collisions. The .origin note is durable before the module moves, and a
+ * path already moved is skipped, so a repeated call (recovery) converges.
+ */
 export async function archiveOriginals(originals: string[], archiveDir: string, kernelDir: string): Promise<void> {
   for (const [i, p] of originals.entries()) {
+    if (!(await pathExists(p))) continue;
     const dir = i === 0 ? archiveDir : join(archiveDir, 'collisions', dirname(relative(kernelDir, p)));
-    await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, `${basename(p)}.origin`), `${p}\n`);
-    await rename(p, join(dir, basename(p)));
+    await writeFileDurable(join(dir, `${basename(p)}.origin`), `${p}\n`);
+    await renameDurable(p, join(dir, basename(p)));
   }
 }
 
@@ -54,22 +59,15 @@ export async function restoreOriginals(archiveDir: string): Promise<string[]> {
         const archived = p.slice(0, -'.origin'.length);
         const origin = (await readFile(p, 'utf8')).trim();
         if (await pathExists(archived)) {
-          await mkdir(dirname(origin), { recursive: true });
-          await rename(archived, origin);
+          await renameDurable(archived, origin);
           restored.push(origin);
         }
       }
     }
   };
   await walk(archiveDir);
-  await rm(archiveDir, { recursive: true, force: true });
+  await removeDurable(archiveDir);
   // Drop empty original_module/<k> and original_module parents, as DKMS leaves none.
-  for (const d of [dirname(archiveDir), dirname(dirname(archiveDir))]) {
-    try {
-      if ((await readdir(d)).length === 0) await rm(d, { recursive: true });
-    } catch {
-      // already gone
-    }
-  }
+  for (const d of [dirname(archiveDir), dirname(dirname(archiveDir))]) await removeIfEmpty(d);
   return restored;
 }

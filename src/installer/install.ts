@@ -8,18 +8,20 @@
  *   commit (renames, core install, depmod); receipts; drop the journal.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, open, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { copyFile, open, readdir, rename } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { openBundle, type OpenBundle } from '../bundle/open.js';
 import type { PublicKey } from '../bundle/sign-index.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import type { RunContext } from '../lifecycle/context.js';
 import { sourceDir, versionDir, type Target } from '../tree/paths.js';
+import { BundleExit } from '../bundle/exit-codes.js';
 import { KbundleError } from '../util/errors.js';
 import { isDir, pathExists } from '../util/fs.js';
-import { commitPackage, rollBack, sweepTemps, tempDirsOf } from './commit.js';
-import { clearJournal, readJournal, writeJournal, type Journal } from './journal.js';
-import { acquireLock } from './lock.js';
+import { beginOp, endOp, journalPath } from '../recovery/journal.js';
+import { contextFromRecord, recordContext, type BundleInstallOp } from '../recovery/ops.js';
+import { withTreeLock } from '../recovery/recover.js';
+import { removeDurable, removeIfEmpty, sweepTemps } from '../util/atomic.js';
+import { commitPackage, rollBack } from './commit.js';
 import type { InstallPlan } from './plan.js';
 import { preparePlan, type PlanRequest } from './prepare.js';
 import { discardStaging, stageInstall } from './stage.js';
@@ -65,39 +67,44 @@ async function storeBundle(ctx: RunContext, bundle: OpenBundle): Promise<string>
   return dest;
 }
 
-/** Stage, store, journal, commit, record. `replay` keeps the journal's record of what existed before. */
-async function execute(ctx: RunContext, bundle: OpenBundle, plan: InstallPlan, req: PlanRequest, replay: Journal | null): Promise<InstallOutcome> {
+/** Stage, store, journal, commit, record. `replay` is the journaled op being finished (it keeps what existed before). */
+async function execute(ctx: RunContext, bundle: OpenBundle, plan: InstallPlan, req: PlanRequest, replay: BundleInstallOp | null): Promise<InstallOutcome> {
   const t: Target = { kernel: plan.target.kernel, arch: plan.target.arch };
   const todo = plan.packages.filter((p) => !p.alreadyInstalled);
   const skipped = plan.packages.filter((p) => p.alreadyInstalled).map((p) => `${p.package}/${p.version}`);
   for (const s of skipped) ctx.say(`${s} is already installed on ${t.kernel} (${t.arch}) from this bundle, skip. Use --force to reinstall.`);
-  if (!todo.length) return { plan, installed: [], skipped };
+  if (!todo.length) {
+    if (replay) await endOp(ctx.roots.dkmsTree, replay.id);
+    return { plan, installed: [], skipped };
+  }
 
   const staged = await stageInstall(ctx.roots, bundle, plan, todo);
-  let journal: Journal | null = null;
+  let op: BundleInstallOp | null = null;
   try {
     const stored = await storeBundle(ctx, bundle);
-    journal = replay ?? {
-      format: 'kbundle-journal-v1',
-      pid: process.pid,
-      startedAt: new Date().toISOString(),
-      rootDigest: bundle.index.rootDigest,
-      bundle: relative(ctx.roots.dkmsTree, stored),
-      root: req.root,
-      roots: ctx.roots,
-      kernel: t.kernel,
-      arch: t.arch,
-      packages: await Promise.all(
-        todo.map(async (p) => ({
-          package: p.package,
-          version: p.version,
-          sourceExisted: await pathExists(sourceDir(ctx.roots, { module: p.package, version: p.version })),
-          versionDirExisted: await isDir(versionDir(ctx.roots, { module: p.package, version: p.version })),
-          installPaths: p.modules.map((m) => m.installPath),
-        })),
-      ),
-    };
-    if (!replay) await writeJournal(journal);
+    op =
+      replay ??
+      (await beginOp(ctx.roots.dkmsTree, {
+        kind: 'bundle-install',
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+        ctx: recordContext(ctx),
+        rootDigest: bundle.index.rootDigest,
+        bundle: relative(ctx.roots.dkmsTree, stored),
+        root: req.root,
+        roots: ctx.roots,
+        kernel: t.kernel,
+        arch: t.arch,
+        packages: await Promise.all(
+          todo.map(async (p) => ({
+            package: p.package,
+            version: p.version,
+            sourceExisted: await pathExists(sourceDir(ctx.roots, { module: p.package, version: p.version })),
+            versionDirExisted: await isDir(versionDir(ctx.roots, { module: p.package, version: p.version })),
+            installPaths: p.modules.map((m) => m.installPath),
+          })),
+        ),
+      }));
     // ---- first visible change below this line ----
     for (const sp of staged.packages) {
       ctx.say(`${sp.plan.package}/${sp.plan.version}: ${sp.plan.level}${sp.plan.fromKernel ? ` (binary built for ${sp.plan.fromKernel})` : ''} -> ${t.kernel} (${t.arch})`);
@@ -116,12 +123,12 @@ async function execute(ctx: RunContext, bundle: OpenBundle, plan: InstallPlan, r
         file: relative(ctx.roots.dkmsTree, storedBundlePath(ctx.roots, bundle.index.rootDigest)),
       });
     }
-    await clearJournal(ctx.roots.dkmsTree);
+    await endOp(ctx.roots.dkmsTree, op.id);
   } catch (e) {
-    if (journal && !replay) {
+    if (op && !replay) {
       ctx.warn(`install failed (${(e as Error).message}); rolling back.`);
-      await rollBack(ctx, journal).catch((re) => ctx.warn(`roll-back incomplete: ${(re as Error).message}`));
-      await clearJournal(ctx.roots.dkmsTree);
+      await rollBack(ctx, op).catch((re) => ctx.warn(`roll-back incomplete: ${(re as Error).message}`));
+      await endOp(ctx.roots.dkmsTree, op.id);
     }
     throw e;
   } finally {
@@ -136,35 +143,28 @@ async function execute(ctx: RunContext, bundle: OpenBundle, plan: InstallPlan, r
  * bundle store, stored bundles no receipt or journal names. Called under the lock.
  */
 export async function collectGarbage(ctx: RunContext): Promise<void> {
-  if (await pathExists(join(ctx.roots.dkmsTree, '.kbundle-journal.json'))) return;
-  await rm(stagingRoot(ctx.roots), { recursive: true, force: true });
+  if (await pathExists(journalPath(ctx.roots.dkmsTree))) return;
+  await removeDurable(stagingRoot(ctx.roots));
   const dir = bundlesDir(ctx.roots);
   if (!(await isDir(dir))) return;
   const keep = new Set([...(await readReceipts(ctx.roots)).values()].map((r) => r.file.split('/').pop()));
   for (const n of await readdir(dir)) {
     if (n === 'receipts') continue;
-    if (!keep.has(n)) await rm(join(dir, n), { recursive: true, force: true });
+    if (!keep.has(n)) await removeDurable(join(dir, n));
   }
-  await sweepTemps([join(dir, 'receipts')]);
-  await rmdir(join(dir, 'receipts')).catch(() => undefined);
-  await rmdir(dir).catch(() => undefined);
+  await sweepTemps([join(dir, 'receipts')], { legacy: true });
+  await removeIfEmpty(join(dir, 'receipts'));
+  await removeIfEmpty(dir);
 }
 
 /**
- * Replays an interrupted install (caller holds the lock): forward from the
- * stored bundle, or — if that is impossible — back to the state before.
+ * Finishes an interrupted bundle install (recovery, under the lock): forward
+ * from the stored bundle, with the facts of the run that started it, or — if
+ * that is impossible — back to the state before.
  */
-export async function recoverPending(ctx0: RunContext): Promise<'none' | 'forward' | 'back'> {
-  const j = await readJournal(ctx0.roots.dkmsTree);
-  if (!j) {
-    await collectGarbage(ctx0);
-    return 'none';
-  }
-  const ctx: RunContext = { ...ctx0, roots: j.roots };
-  ctx.warn(`an install of ${j.packages.map((p) => `${p.package}/${p.version}`).join(', ')} on ${j.kernel} (${j.arch}) by pid ${j.pid} was interrupted; finishing it.`);
-  await sweepTemps(tempDirsOf(ctx, j));
-  await rm(stagingRoot(ctx.roots), { recursive: true, force: true });
-  let result: 'forward' | 'back' = 'forward';
+export async function resumeBundleInstall(io: RunContext, j: BundleInstallOp): Promise<'forward' | 'back'> {
+  const ctx: RunContext = j.ctx ? contextFromRecord(j.ctx, io) : { ...io, roots: j.roots };
+  await removeDurable(stagingRoot(ctx.roots));
   try {
     // The stored copy was verified (signature included) before the journal named it; its digests are checked again here.
     const bundle = await openBundle(join(ctx.roots.dkmsTree, j.bundle), { trustedKeys: [], skipSignature: true });
@@ -174,55 +174,28 @@ export async function recoverPending(ctx0: RunContext): Promise<'none' | 'forwar
     plan.packages = plan.packages.filter((p) => j.packages.some((x) => x.package === p.package));
     refuse(plan);
     await execute(ctx, bundle, plan, req, j);
+    return 'forward';
   } catch (e) {
     ctx.warn(`cannot finish it (${(e as Error).message}); rolling back.`);
-    try {
-      await rollBack(ctx, j);
-      await clearJournal(ctx.roots.dkmsTree);
-    } catch (re) {
-      throw new KbundleError(`recovering the interrupted install failed: ${(re as Error).message}`, BundleExit.RecoveryFailed, [`The journal is kept: ${join(ctx.roots.dkmsTree, '.kbundle-journal.json')}`]);
-    }
-    result = 'back';
-  }
-  await collectGarbage(ctx);
-  return result;
-}
-
-export async function withLock<T>(ctx: RunContext, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const lock = await acquireLock(ctx.roots.dkmsTree, { timeoutMs, onWait: (pid) => ctx.warn(`waiting for another kbundle install (pid ${pid}) to finish...`) });
-  try {
-    return await fn();
-  } finally {
-    await lock.release();
-  }
-}
-
-/**
- * For readers (`status`): replay an interrupted install, waiting for the
- * lock; leftovers of an installer killed before its journal (stale lock,
- * staging) are only tidied if nobody holds the lock right now.
- */
-export async function settlePending(ctx: RunContext): Promise<void> {
-  const d = ctx.roots.dkmsTree;
-  const journal = await pathExists(join(d, '.kbundle-journal.json'));
-  if (!journal && !(await pathExists(join(d, '.kbundle-install.lock'))) && !(await pathExists(stagingRoot(ctx.roots)))) return;
-  try {
-    await withLock(ctx, journal ? 600_000 : 0, () => recoverPending(ctx));
-  } catch (e) {
-    if (!journal && (e as KbundleError).exitCode === BundleExit.Locked) return; // a live install: it tidies itself
-    throw e;
+    await rollBack(ctx, j);
+    await endOp(ctx.roots.dkmsTree, j.id);
+    return 'back';
   }
 }
 
 export async function installBundle(ctx: RunContext, file: string, req: InstallRequest): Promise<InstallOutcome> {
   const bundle = await openVerified(file, req.trustedKeys);
-  return withLock(ctx, req.lockTimeoutMs, async () => {
-    await recoverPending(ctx);
-    const { plan } = await preparePlan(ctx, bundle, req);
-    refuse(plan);
-    for (const w of plan.warnings) ctx.warn(w);
-    return execute(ctx, bundle, plan, req, null);
-  });
+  return withTreeLock(
+    ctx,
+    'bundle install',
+    async () => {
+      const { plan } = await preparePlan(ctx, bundle, req);
+      refuse(plan);
+      for (const w of plan.warnings) ctx.warn(w);
+      return execute(ctx, bundle, plan, req, null);
+    },
+    req.lockTimeoutMs,
+  );
 }
 
 export interface AutoinstallOutcome {
@@ -237,8 +210,7 @@ export interface AutoinstallOutcome {
 export async function autoinstallFromBundles(ctx: RunContext, root: string, targets: Target[], lockTimeoutMs: number): Promise<AutoinstallOutcome> {
   const out: AutoinstallOutcome = { installed: [], failed: [] };
   if (!(await isDir(bundlesDir(ctx.roots)))) return out; // no bundle was ever installed: nothing to lock
-  return withLock(ctx, lockTimeoutMs, async () => {
-    await recoverPending(ctx);
+  return withTreeLock(ctx, 'bundle autoinstall', async () => {
     const receipts = [...(await readReceipts(ctx.roots)).values()];
     const byBundle = new Map(receipts.map((r) => [r.rootDigest, r]));
     for (const t of targets) {
@@ -266,5 +238,5 @@ export async function autoinstallFromBundles(ctx: RunContext, root: string, targ
       }
     }
     return out;
-  });
+  }, lockTimeoutMs);
 }

@@ -6,6 +6,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { mkdir, readlink, realpath, rm, symlink } from 'node:fs/promises';
+import { beginOp, endOp } from '../recovery/journal.js';
+import { opBase, type AddOp } from '../recovery/ops.js';
+import { commitStagedDir, mkdirDurable, removeDurable, renameDurable, stagingDirFor, symlinkDurable, syncTree, tempPathFor } from '../util/atomic.js';
+import { isDir } from '../util/fs.js';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConf } from '../conf/load.js';
@@ -36,16 +40,29 @@ export async function addFromPath(ctx: RunContext, path: string, t: Target): Pro
   if ((await realpath(dir)) !== (existsSync(dest) ? await realpath(dest) : dest)) {
     if (existsSync(dest)) {
       if (!ctx.force) throw new KbundleError(`${dest} already exists; use --force to replace it with ${dir}.`, ExitCode.NotInTree);
-      await rm(dest, { recursive: true, force: true });
+      await removeDurable(dest);
     }
-    await mkdir(ctx.roots.sourceTree, { recursive: true });
-    await run('cp', ['-a', dir, dest]);
+    // Copied under a temp name and renamed: a killed copy never looks like a module source.
+    const tmp = tempPathFor(dest);
+    await mkdirDurable(ctx.roots.sourceTree);
+    try {
+      await run('cp', ['-a', dir, tmp]);
+      await syncTree(tmp);
+      await renameDurable(tmp, dest);
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
   }
   return m;
 }
 
-export async function addModule(ctx: RunContext, m: ModuleRef, t: Target): Promise<'added' | 'already-added'> {
+export async function addModule(ctx: RunContext, m: ModuleRef, t: Target, resume?: AddOp): Promise<'added' | 'already-added'> {
   const state = await addedState(ctx.roots, m);
+  if (resume && state === 'added') {
+    await endOp(ctx.roots.dkmsTree, resume.id);
+    return 'already-added';
+  }
   const src = sourceDir(ctx.roots, m);
   if (state === 'added') {
     // Same source again is harmless (build/install add implicitly).
@@ -66,12 +83,23 @@ export async function addModule(ctx: RunContext, m: ModuleRef, t: Target): Promi
       ExitCode.BadConf,
     );
   }
-  await mkdir(buildDir(ctx.roots, m), { recursive: true });
-  if (state === 'broken') await rm(sourceLink(ctx.roots, m), { force: true });
+  const op = resume ?? (await beginOp(ctx.roots.dkmsTree, { ...opBase(ctx, m), kind: 'add', kernel: t.kernel, arch: t.arch }));
   ctx.say(`Creating symlink ${sourceLink(ctx.roots, m)} -> ${src}`);
-  await symlink(src, sourceLink(ctx.roots, m));
+  const vdir = versionDir(ctx.roots, m);
+  if (await isDir(vdir)) {
+    // A version dir without a (working) source link: repair it in place, it may hold builds.
+    await mkdirDurable(buildDir(ctx.roots, m));
+    await symlinkDurable(src, sourceLink(ctx.roots, m));
+  } else {
+    // Published by one rename, so the tree never shows a version without its source link.
+    const staging = await stagingDirFor(vdir);
+    await mkdir(join(staging, 'build'));
+    await symlink(src, join(staging, 'source'));
+    await commitStagedDir(staging, vdir);
+  }
   const rc = await runModuleScript(ctx, 'post_add', conf.postAdd, src);
   if (rc !== 0) ctx.warn(`The post_add script exited ${rc}.`);
+  await endOp(ctx.roots.dkmsTree, op.id);
   return 'added';
 }
 

@@ -1,6 +1,7 @@
 /** Signs a kernel module the way `sign-file <hash> <key> <cert> <module>` does. */
 import { KeyObject } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { writeFileDurable } from '../util/atomic.js';
 import { KbundleError } from '../util/errors.js';
 import { isModuleHash, type ModuleHash } from './algorithms.js';
 import { appendSignature, hasSignatureMarker } from './appended-signature.js';
@@ -39,12 +40,5 @@ export async function signModule(ko: Buffer, opts: SignModuleOptions): Promise<B
 /** Signs a module file in place; the file is replaced atomically and keeps its mode. */
 export async function signModuleFile(path: string, opts: SignModuleOptions): Promise<void> {
   const signed = await signModule(await readFile(path), opts);
-  const tmp = `${path}.kbundle-sign.tmp`;
-  try {
-    await writeFile(tmp, signed, { mode: (await stat(path)).mode & 0o7777 });
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileDurable(path, signed, { mode: (await stat(path)).mode & 0o7777 });
 }

@@ -5,7 +5,7 @@
  * fixed owner and mtime (SOURCE_DATE_EPOCH, else the newest input file).
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,8 @@ import type { RunContext } from '../lifecycle/context.js';
 import { kernelArchDir, sourceLink, versionDir, type ModuleRef, type Target } from '../tree/paths.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
-import { isDir, siblingTemp } from '../util/fs.js';
+import { fsyncPath, renameDurable, tempPathFor } from '../util/atomic.js';
+import { isDir } from '../util/fs.js';
 import { newestMtime } from '../bundle/repro-tar.js';
 import { compressionFor, tarballName } from './naming.js';
 
@@ -62,13 +63,14 @@ export async function mktarball(ctx: RunContext, m: ModuleRef, o: MktarballOptio
     }
     const epoch = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) : await newestMtime(stage);
     await mkdir(dirname(out), { recursive: true });
-    const tmp = siblingTemp(out);
+    const tmp = tempPathFor(out);
     try {
       await run('tar', [
         '-C', stage, '--sort=name', `--mtime=@${epoch}`, '--owner=0', '--group=0', '--numeric-owner',
         '--mode=go-w,u+rw,a+rX', '--format=gnu', ...compressionFor(out), '-cf', tmp, '.',
       ], { env: { ...process.env, LC_ALL: 'C', GZIP: '-n' } });
-      await rename(tmp, out);
+      await fsyncPath(tmp);
+      await renameDurable(tmp, out);
     } catch (e) {
       await rm(tmp, { force: true });
       throw new KbundleError(`Failed to make tarball ${out}: ${(e as Error).message}`, ExitCode.InstallFailed);

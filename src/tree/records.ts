@@ -5,7 +5,7 @@
  * what makes its status slow).
  */
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../util/fs.js';
+import { writeFileDurable } from '../util/atomic.js';
 
 export interface BuiltModuleRecord {
   /** DEST_MODULE_NAME (no extension). */
@@ -58,6 +58,7 @@ export async function readJsonRecord<T>(path: string): Promise<T | null> {
   }
 }
 
+/** Durable (file and directory synced) before it returns: records protect the steps after them. */
 export async function writeJsonRecord(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+  await writeFileDurable(path, JSON.stringify(value, null, 2) + '\n');
 }

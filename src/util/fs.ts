@@ -1,7 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { lstat } from 'node:fs/promises';
 
 export async function pathExists(p: string): Promise<boolean> {
   try {
@@ -17,24 +16,6 @@ export async function isDir(p: string): Promise<boolean> {
     return (await lstat(p)).isDirectory();
   } catch {
     return false;
-  }
-}
-
-/** A temp name in the same directory, so a rename onto the final name is atomic. */
-export function siblingTemp(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-}
-
-/** Write then rename: readers see the old file or the new one, never half. */
-export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = siblingTemp(path);
-  try {
-    await writeFile(tmp, data, { mode });
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
   }
 }
 

@@ -77,7 +77,7 @@ describe('crash safety', () => {
     writeFileSync(lock, `${process.pid}\n`);
     const t = kbundle(['bundle', 'install', b, '-k', K612, ...s.treeArgs, ...trust, '--force', '--lock-timeout', '1']);
     expect(t.code).toBe(45);
-    expect(t.stderr).toContain(`another kbundle install (pid ${process.pid}) holds ${lock}`);
+    expect(t.stderr).toContain(`another kbundle command (pid ${process.pid}) holds ${lock}`);
     // A dead holder's lock is stale and taken over.
     writeFileSync(lock, '999999999\n');
     const u = kbundle(['bundle', 'install', b, '-k', K612, ...s.treeArgs, ...trust, '--force', '--lock-timeout', '1']);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { autoinstall, matchKernels } from '../../lifecycle/autoinstall.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
-import { addCommonOptions, contextFrom, targetsFrom, type CommonOptions } from '../options.js';
+import { addCommonOptions, contextFrom, locked, targetsFrom, type CommonOptions } from '../options.js';
 import { pairKernelsArches } from '../argv.js';
 import { machine } from 'node:os';
 
@@ -12,7 +12,7 @@ type Runner = (a: (p: string[], o: CommonOptions) => Promise<number>) => (...arg
 
 export function registerAutoinstall(program: Command, run: Runner): void {
   addCommonOptions(program.command('autoinstall').description('build and install every AUTOINSTALL=yes module for the kernel(s); usable as a kernel postinst hook')).action(
-    run(async (_p, o) => {
+    run(locked('autoinstall', async (_p, o) => {
       const targets = targetsFrom(o);
       const ctx = await contextFrom(o, targets[0]!.kernel);
       if (existsSync(join(ctx.etcDir, 'no-autoinstall'))) {
@@ -25,7 +25,7 @@ export function registerAutoinstall(program: Command, run: Runner): void {
       for (const i of fromBundles.installed) ctx.say(`Installed from a stored bundle: ${i}`);
       const code = (await autoinstall(ctx, targets)).code;
       return fromBundles.failed.length && code === 0 ? ExitCode.AutoinstallFailed : code;
-    }),
+    })),
   );
 
   addCommonOptions(
@@ -35,7 +35,7 @@ export function registerAutoinstall(program: Command, run: Runner): void {
       .requiredOption('--templatekernel <kernel>', 'the kernel whose installed modules to copy')
       .argument('[module]', 'only this module'),
   ).action(
-    run(async (p, o) => {
+    run(locked('match', async (p, o) => {
       const opts = o as CommonOptions & { templatekernel: string };
       if (o.kernelver.length !== 1) throw new KbundleError('match needs exactly one -k (the kernel to install onto).', ExitCode.General);
       const [target] = targetsFrom(o);
@@ -44,6 +44,6 @@ export function registerAutoinstall(program: Command, run: Runner): void {
       const ctx = await contextFrom(o, target!.kernel);
       const results = await matchKernels(ctx, (tmpl as Array<{ kernel: string; arch: string }>)[0]!, target!, p[0]);
       return results.some((r) => r.error !== null) ? ExitCode.AutoinstallFailed : 0;
-    }),
+    })),
   );
 }

@@ -222,14 +222,20 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
       }),
     );
 
-  treeOptions(bundle.command('recover').description('finish or roll back an interrupted bundle install (install, autoinstall and status do this too)'))
+  treeOptions(bundle.command('recover').description('finish (or roll back) any interrupted kbundle command on the tree: install, uninstall, remove, build, bundle install (every mutating command and status do this too)'))
     .option('--lock-timeout <seconds>', 'wait this long for another install (default 600)')
     .option('--no-depmod', 'do not run depmod')
     .action(
       r(async (_p, o) => {
-        const { recoverPending, withLock } = await import('../../installer/install.js');
+        const { recoverTree } = await import('../../recovery/recover.js');
+        const { acquireLock } = await import('../../recovery/tree-lock.js');
         const { ctx } = await installerContext(o);
-        const res = await withLock(ctx, lockTimeout(o), () => recoverPending(ctx));
+        const lock = await acquireLock(ctx.roots.dkmsTree, {
+          timeoutMs: lockTimeout(o),
+          what: 'bundle recover',
+          onWait: (pid, what) => ctx.warn(`waiting for another kbundle ${what} (pid ${pid}) to finish...`),
+        });
+        const res = await recoverTree(ctx).finally(() => lock.release());
         if (!o.quiet) process.stdout.write(res === 'none' ? 'nothing to recover\n' : res === 'forward' ? 'interrupted install finished\n' : 'interrupted install rolled back\n');
         return 0;
       }),

@@ -3,20 +3,19 @@
  * with several -k handled in one run (builds concurrently).
  */
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { installTarget, unbuildTarget, uninstallTarget } from '../../install/install.js';
+import { installTarget, removeTargets, uninstallTarget } from '../../install/install.js';
 import { addFromPath, addModule, requireAdded } from '../../lifecycle/add.js';
 import { asKbundleError, buildMany, combinedExitCode, type TargetOutcome } from '../../lifecycle/build.js';
 import type { RunContext } from '../../lifecycle/context.js';
 import { isBuilt } from '../../build/build-target.js';
-import { moduleDir, versionDir, type ModuleRef, type Target } from '../../tree/paths.js';
+import type { ModuleRef, Target } from '../../tree/paths.js';
 import { addedState, scanStatus } from '../../tree/scan.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
 import { printError } from '../report.js';
-import { addCommonOptions, contextFrom, requireModule, targetsFrom, type CommonOptions } from '../options.js';
+import { addCommonOptions, contextFrom, locked, requireModule, targetsFrom, type CommonOptions } from '../options.js';
 
 type Action = (positional: string[], o: CommonOptions) => Promise<number>;
 
@@ -114,13 +113,12 @@ export const unbuild: Action = async (positional, o) => {
   const ctx = await contextFrom(o);
   const m = requireModule(o, positional);
   await requireAdded(ctx, m);
+  const built: Target[] = [];
   for (const t of await targetsForRemoval(ctx, o, m)) {
-    if (!(await isBuilt(ctx, m, t))) {
-      ctx.say(`Module ${m.module}/${m.version} is not built for kernel ${t.kernel} (${t.arch}). Skipping...`);
-      continue;
-    }
-    await unbuildTarget(ctx, m, t);
+    if (await isBuilt(ctx, m, t)) built.push(t);
+    else ctx.say(`Module ${m.module}/${m.version} is not built for kernel ${t.kernel} (${t.arch}). Skipping...`);
   }
+  if (built.length) await removeTargets(ctx, m, built, false);
   return 0;
 };
 
@@ -129,17 +127,9 @@ export const remove: Action = async (positional, o) => {
   const m = requireModule(o, positional);
   const state = await addedState(ctx.roots, m);
   if (!state) throw new KbundleError(`The module/version combo ${m.module}/${m.version} is not located in the DKMS tree.`, ExitCode.NotInTree);
-  for (const t of await targetsForRemoval(ctx, o, m)) {
-    if (await isBuilt(ctx, m, t)) await unbuildTarget(ctx, m, t);
-  }
-  const vdir = versionDir(ctx.roots, m);
-  const kernels = (await readdir(vdir)).filter((n) => /^[0-9]+\./.test(n));
-  if (kernels.length === 0) {
-    ctx.say(`Deleting module ${m.module}/${m.version} completely from the DKMS tree.`);
-    await rm(vdir, { recursive: true, force: true });
-    const rest = await readdir(moduleDir(ctx.roots, m.module)).catch(() => [] as string[]);
-    if (rest.length === 0) await rm(moduleDir(ctx.roots, m.module), { recursive: true, force: true });
-  }
+  const targets: Target[] = [];
+  for (const t of await targetsForRemoval(ctx, o, m)) if (await isBuilt(ctx, m, t)) targets.push(t);
+  await removeTargets(ctx, m, targets, true);
   return 0;
 };
 
@@ -153,6 +143,6 @@ export function registerLifecycle(program: Command, run: (a: Action) => (...args
     ['remove', 'uninstall and unbuild; forget the module version once no kernel is left', remove],
   ];
   for (const [name, desc, fn] of defs) {
-    addCommonOptions(program.command(name).description(desc).argument('[module]', 'M/V, or a path (add/build/install)')).action(run(fn));
+    addCommonOptions(program.command(name).description(desc).argument('[module]', 'M/V, or a path (add/build/install)')).action(run(locked(name, fn)));
   }
 }

@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { lockPath } from '../../installer/lock.js';
+import { journalPath } from '../../recovery/journal.js';
+import { lockPath } from '../../recovery/tree-lock.js';
 import { evaluateFor, installedLocation } from '../../lifecycle/context.js';
 import { formatStatusLine, scanStatus } from '../../tree/scan.js';
 import { addCommonOptions, contextFrom, moduleFrom, type CommonOptions } from '../options.js';
@@ -14,10 +14,10 @@ import { pairKernelsArches } from '../argv.js';
 
 export async function status(positional: string[], o: CommonOptions): Promise<number> {
   const ctx = await contextFrom({ ...o, quiet: true });
-  // An interrupted bundle install is finished (or rolled back) first, so status never shows a half state.
-  if (existsSync(join(ctx.roots.dkmsTree, '.kbundle-journal.json')) || existsSync(lockPath(ctx.roots.dkmsTree))) {
-    const { settlePending } = await import('../../installer/install.js');
-    await settlePending(ctx);
+  // An interrupted command is finished (or rolled back) first, so status never shows a half state.
+  if (existsSync(journalPath(ctx.roots.dkmsTree)) || existsSync(lockPath(ctx.roots.dkmsTree))) {
+    const { settleForReader } = await import('../../recovery/recover.js');
+    await settleForReader({ ...ctx, quiet: false, say: (l) => process.stderr.write(`${l}\n`) });
   }
   const { module, version } = moduleFrom(o, positional);
   const pairs = o.kernelver.length ? pairKernelsArches(o.kernelver, o.arch, '', '') : null;

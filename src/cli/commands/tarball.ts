@@ -5,7 +5,7 @@ import { scanStatus } from '../../tree/scan.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
 import { requireAdded } from '../../lifecycle/add.js';
-import { addCommonOptions, contextFrom, requireModule, targetsFrom, type CommonOptions } from '../options.js';
+import { addCommonOptions, contextFrom, locked, requireModule, targetsFrom, type CommonOptions } from '../options.js';
 
 type Runner = (a: (p: string[], o: CommonOptions) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 type TarOptions = CommonOptions & { archive?: string; sourceOnly?: boolean; binariesOnly?: boolean };
@@ -20,7 +20,7 @@ export function registerTarball(program: Command, run: Runner): void {
       .option('--source-only', 'source only, no binaries')
       .option('--binaries-only', 'binaries and dkms.conf only, no source'),
   ).action(
-    run(async (p, o: TarOptions) => {
+    run(locked('mktarball', async (p, o: TarOptions) => {
       const ctx = await contextFrom(o);
       const m = requireModule(o, p);
       await requireAdded(ctx, m);
@@ -33,7 +33,7 @@ export function registerTarball(program: Command, run: Runner): void {
       const out = await mktarball(ctx, m, { targets, sourceOnly: Boolean(o.sourceOnly), binariesOnly: Boolean(o.binariesOnly), archive: o.archive });
       ctx.say(`Tarball location: ${out}`);
       return 0;
-    }),
+    })),
   );
   addCommonOptions(
     program
@@ -42,7 +42,7 @@ export function registerTarball(program: Command, run: Runner): void {
       .argument('[archive]', 'the .dkms.tar.gz (or --archive)')
       .option('--archive <file>', 'the tarball to load'),
   ).action(
-    run(async (p, o: TarOptions) => {
+    run(locked('ldtarball', async (p, o: TarOptions) => {
       const archive = o.archive ?? p[0];
       if (!archive) throw new KbundleError('ldtarball needs an archive: kbundle ldtarball FILE (or --archive FILE).', ExitCode.Usage);
       const [t] = targetsFrom(o);
@@ -50,6 +50,6 @@ export function registerTarball(program: Command, run: Runner): void {
       const r = await ldtarball(ctx, archive, t!);
       if (o.json) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       return 0;
-    }),
+    })),
   );
 }
