@@ -1,0 +1,80 @@
+// The yardstick's own checks: reading strace logs (threads vs children, the
+// injected call), the subset of kill points, and snapshot differences.
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { MUTATING_SYSCALLS, normaliseSite, parseTraceLog, planSubset, runKilled } from '../helpers/killpoints.js';
+import { diffSnapshots, snapshotTree } from '../helpers/tree-snapshot.js';
+
+const LOG = [
+  '100 execve("/usr/bin/node", ["node", "bin/kbundle"], 0x7ffc /* 3 vars */) = 0',
+  '100 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, child_tid=0x1} <unfinished ...>',
+  '101 mkdir("/r/a", 0777) = 0',
+  '100 <... clone3 resumed> => {parent_tid=[101]}, 88) = 101',
+  '101 rename("/r/a/.x.tmp-100-0a1b2c3d", "/r/a/x") = 0',
+  '100 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f) = 200',
+  '200 execve("/usr/sbin/depmod", ["depmod"], 0x1 /* 3 vars */) = 0',
+  '200 renameat(3, "modules.dep.200.1.2", 3, "modules.dep") = 0',
+  '200 renameat(3, "modules.alias.200.1.2", 3, "modules.alias" <unfinished ...>',
+  '200 <... renameat resumed>) = ?',
+  '200 +++ killed by SIGKILL +++',
+  '101 rename("/r/a/.y.tmp-100-0a1b2c3d", "/r/a/y") = 0',
+  '100 mkdir("/r/b", 0777) = 0',
+].join('\n');
+
+describe('kill-point harness', () => {
+  test('a thread of node is kbundle, a forked process is a child; when=N hits every tracee at its own N-th call', () => {
+    const l = parseTraceLog(LOG, { syscall: 'renameat', n: 2 });
+    expect(l.topPid).toBe(100);
+    expect(l.injections.map((i) => [i.pid, i.who, i.exe, i.nth])).toEqual([[200, 'child', 'depmod', 2]]);
+    expect(l.killedPids).toEqual([200]);
+    expect(l.maxCount).toEqual({ mkdir: { kbundle: 1, child: 0 }, rename: { kbundle: 2, child: 0 }, renameat: { kbundle: 0, child: 2 } });
+    // rename#2 is the pool thread's second rename: kbundle itself.
+    expect(parseTraceLog(LOG, { syscall: 'rename', n: 2 }).injections.map((i) => [i.pid, i.who])).toEqual([[101, 'kbundle']]);
+    // mkdir#1 happens in two threads of kbundle (each counts its own).
+    expect(parseTraceLog(LOG, { syscall: 'mkdir', n: 1 }).injections.map((i) => i.pid)).toEqual([101, 100]);
+  });
+
+  test('sites are stable across runs: root, pids and temp suffixes normalised', () => {
+    expect(normaliseSite('rename("/tmp/k-1/root/a/.x.tmp-4242-0a1b2c3d", "/tmp/k-1/root/a/x") = ?', '/tmp/k-1/root')).toBe('rename("<root>/a/.x.tmp-*", "<root>/a/x") = ?');
+    expect(normaliseSite('renameat(3, "modules.dep.5994.377330.1796103548", 3, "modules.dep") = ?', '/r')).toBe('renameat(3, "modules.dep.<n>.<n>.<n>", 3, "modules.dep") = ?');
+  });
+
+  test('the CI subset stays within the budget, covers every syscall with calls, and is deterministic', () => {
+    const counts = { rename: { kbundle: 30, child: 0 }, fsync: { kbundle: 40, child: 0 }, renameat: { kbundle: 0, child: 9 }, symlink: { kbundle: 1, child: 0 } };
+    const a = planSubset(counts, 24);
+    expect(a).toEqual(planSubset(counts, 24));
+    expect(a.length).toBeLessThanOrEqual(24 + MUTATING_SYSCALLS.length);
+    expect(new Set(a.map((p) => p.syscall))).toEqual(new Set(['rename', 'fsync', 'renameat']));
+    // A budget above the total is the full set of killing points.
+    expect(planSubset(counts, 1000).length).toBe(80);
+  });
+
+  test('snapshots show leftovers, empty dirs, mode and content changes, symlink targets', () => {
+    const root = mkdtempSync(join(tmpdir(), 'kbundle-snap-'));
+    writeFileSync(join(root, 'f'), 'a');
+    symlinkSync('x', join(root, 'l'));
+    const s1 = snapshotTree(root);
+    writeFileSync(join(root, 'f'), 'b');
+    mkdirSync(join(root, 'empty'));
+    writeFileSync(join(root, '.f.tmp-1-2'), '');
+    rmSync(join(root, 'l'));
+    symlinkSync('y', join(root, 'l'));
+    const d = diffSnapshots(s1, snapshotTree(root));
+    rmSync(root, { recursive: true, force: true });
+    expect(d.map((l) => l.slice(0, 2) + l.slice(2).split('  ')[0])).toEqual(['+ .f.tmp-1-2', '+ empty', '~ f', '~ l']);
+  });
+
+  test('strace: SIGKILL at the N-th rename of a real node process, and nothing past the last one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kbundle-kp-'));
+    const root = join(dir, 'root');
+    mkdirSync(root);
+    // bin/kbundle with a bad option: node starts, parses, exits 2 without touching anything.
+    const r = runKilled(['--no-such-option'], { syscall: 'rename', n: 1 }, { logDir: dir, root });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.killed).toBe('none');
+    expect(r.code).toBe(2);
+    expect(r.log.topPid).toBeGreaterThan(0);
+  });
+});
