@@ -4,17 +4,8 @@ import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
 import { BundleFile } from './bundle-file.js';
 import { hexOf } from './digest.js';
 import { BundleExit } from './exit-codes.js';
-import {
-  Annotation,
-  ArtifactType,
-  EMPTY_JSON,
-  MediaType,
-  platformFor,
-  type Descriptor,
-  type ImageIndex,
-  type ImageManifest,
-  type OciLayout,
-} from './oci.js';
+import { createdEpoch, OCI_LAYOUT_BYTES, signatureManifestFor, topIndexFor, trustedCommentFor } from './envelope.js';
+import { Annotation, ArtifactType, EMPTY_JSON, MediaType, platformFor, type Descriptor, type ImageIndex, type ImageManifest } from './oci.js';
 import type { ReproEntry } from './repro-tar.js';
 import { signMinisign, type SecretKey } from './sign-index.js';
 
@@ -49,8 +40,8 @@ export interface AssembleInput {
 export async function assembleBundle(input: AssembleInput, outFile: string): Promise<WriteResult> {
   const { store, annotations } = input;
   const createdIso = annotations[Annotation.created];
-  const sde = Date.parse(createdIso) / 1000;
-  if (!Number.isSafeInteger(sde) || sde < 0) throw new KbundleError(`bundle created annotation ${createdIso} is not whole seconds`, BundleExit.BadSpec);
+  const sde = createdEpoch(createdIso);
+  if (Number.isNaN(sde)) throw new KbundleError(`bundle created annotation ${createdIso} is not whole seconds`, BundleExit.BadSpec);
 
   const byKey = new Map<string, { digest: string; desc: Descriptor }>();
   for (const bytes of input.manifests) {
@@ -84,34 +75,11 @@ export async function assembleBundle(input: AssembleInput, outFile: string): Pro
   };
   const indexBytes = canonicalJsonBytes(bundleIndex);
   const indexD = store.putBytes(indexBytes);
-  const indexDesc: Descriptor = { mediaType: MediaType.index, digest: indexD.digest, size: indexD.size, artifactType: ArtifactType.bundle };
-
-  const name = annotations[Annotation.title];
-  const version = annotations[Annotation.version];
-  const trusted = `kbundle-index=${indexD.digest} name=${name} version=${version} created=${sde}`;
-  const sigBytes = Buffer.from(signMinisign(indexBytes, input.key, trusted), 'utf8');
+  const sigBytes = Buffer.from(signMinisign(indexBytes, input.key, trustedCommentFor(indexD.digest, annotations)), 'utf8');
   const sigD = store.putBytes(sigBytes);
   const emptyD = store.putBytes(EMPTY_JSON);
-  const sigManifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.manifest,
-    artifactType: ArtifactType.signature,
-    config: { mediaType: MediaType.empty, digest: emptyD.digest, size: emptyD.size },
-    layers: [{ mediaType: MediaType.signature, digest: sigD.digest, size: sigD.size }],
-    subject: indexDesc,
-    annotations: { [Annotation.signerKeyId]: input.key.publicKey.keyId },
-  };
-  const sigManD = store.putBytes(canonicalJsonBytes(sigManifest));
-
-  const topIndex: ImageIndex = {
-    schemaVersion: 2,
-    mediaType: MediaType.index,
-    manifests: [
-      { ...indexDesc, annotations: { [Annotation.refName]: annotations[Annotation.refName], [Annotation.created]: createdIso } },
-      { mediaType: MediaType.manifest, digest: sigManD.digest, size: sigManD.size, artifactType: ArtifactType.signature },
-    ],
-  };
-  const layout: OciLayout = { imageLayoutVersion: '1.0.0' };
+  const sigManD = store.putBytes(canonicalJsonBytes(signatureManifestFor(indexD, sigD, emptyD, input.key.publicKey.keyId)));
+  const topIndex = topIndexFor(indexD, annotations, sigManD);
 
   // Only blobs reachable from index.json go in: the reader rejects anything else.
   const reachable = new Set<string>([indexD.digest, sigD.digest, emptyD.digest, sigManD.digest]);
@@ -127,7 +95,7 @@ export async function assembleBundle(input: AssembleInput, outFile: string): Pro
     .map((digest) => blobEntry(store, digest))
     .filter((e) => !inLeading.has(e.path))
     .sort((a, b) => byteOrder(a.path, b.path));
-  rest.push({ type: 'file', path: 'index.json', data: canonicalJsonBytes(topIndex) }, { type: 'file', path: 'oci-layout', data: canonicalJsonBytes(layout) });
+  rest.push({ type: 'file', path: 'index.json', data: canonicalJsonBytes(topIndex) }, { type: 'file', path: 'oci-layout', data: OCI_LAYOUT_BYTES });
 
   const file = input.file ?? (await BundleFile.create(outFile));
   try {

@@ -4,7 +4,7 @@
  * lists them for users, keep the two in sync.
  */
 export const BundleExit = {
-  /** Signature missing, malformed, or does not verify. */
+  /** Signature missing, malformed, does not verify, or its trusted comment or unsigned lines are not what kbundle writes for this index. */
   BadSignature: 30,
   /** A blob's bytes do not match its digest or the size its descriptor declares. */
   DigestMismatch: 31,
@@ -14,7 +14,7 @@ export const BundleExit = {
   UntrustedKey: 33,
   /** kbundle.yaml does not parse or does not match schema/kbundle.schema.json. */
   BadManifest: 34,
-  /** OCI JSON (oci-layout, index, manifests, configs) malformed, unknown media type, or a referenced blob missing. */
+  /** OCI JSON (oci-layout, index, manifests, configs) malformed, unknown media type, a referenced blob missing, or index.json / the signature manifest / oci-layout not exactly what the signed index determines. */
   BadLayout: 35,
   /** A kernel pattern in kbundle.yaml matches no installed kernel headers. */
   NoKernelMatch: 36,

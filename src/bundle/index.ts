@@ -8,5 +8,6 @@ export * from './oci.js';
 export { generateKeys, parseSecretKey, loadSecretKey, parsePublicKey, loadPublicKey, formatPublicKey, signMinisign, verifyMinisign, type PublicKey, type SecretKey } from './sign-index.js';
 export { writeBundle, detectCompression, type BundleSpec, type PackageSpec, type TargetSpec, type ModuleSpec, type WriteResult } from './writer.js';
 export { mergeBundles, type MergeOptions } from './merge.js';
-export { openBundle, verifyBundle, type OpenBundle, type OpenOptions } from './open.js';
+export { openBundle, verifyBundle, type OpenBundle, type OpenOptions, type VerifiedContents } from './open.js';
+export { copyVerified } from './copy-verified.js';
 export type { BundleIndex, PackageSummary, TargetSummary } from './verify.js';

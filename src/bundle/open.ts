@@ -16,6 +16,8 @@ export interface OpenOptions extends VerifyOptions, ScanLimits {}
 /** A bundle file whose signature, layout and every blob digest have been verified. */
 export interface OpenBundle {
   index: BundleIndex;
+  /** What the verification read from the file, for checking a later read of it (copyVerified). */
+  readonly verified: VerifiedContents;
   /** Streams a blob, re-verified against its digest and size while read. */
   readBlob(digest: string): Readable;
   /**
@@ -37,6 +39,21 @@ export interface OpenBundle {
   extractSource(packageName: string, dest: string, limits?: ExtractLimits): Promise<ExtractedEntry[]>;
 }
 
+/**
+ * Every byte of a bundle that anything relies on: each blob by digest and
+ * size (its content matched the digest), and index.json and oci-layout,
+ * which the verification required to be exactly what the signed content
+ * determines. Tar headers are not here: nothing reads them beyond an
+ * entry's name, type and size.
+ */
+export interface VerifiedContents {
+  blobs: ReadonlyMap<string, number>;
+  indexJson: Buffer;
+  ociLayout: Buffer;
+  /** The limits the scan ran with, so a re-scan accepts what it accepted. */
+  limits: ScanLimits;
+}
+
 export async function openBundle(file: string, opts: OpenOptions): Promise<OpenBundle> {
   const path = resolve(file);
   const scan = await scanArchive(path, opts);
@@ -54,6 +71,7 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
   const offsets = scan.offsets;
   return {
     index,
+    verified: { blobs: scan.blobs, indexJson: scan.indexJson, ociLayout: scan.ociLayout, limits: { maxJsonSize: opts.maxJsonSize, maxRetained: opts.maxRetained } },
     readBlob: (digest) => readBlobFromArchive(path, { digest, size: size(digest) }, offsets.get(digest)),
     copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, offsets),
     jsonBlob: (digest) => {

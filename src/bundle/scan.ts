@@ -98,7 +98,7 @@ function blobOffsets(entries: WalkedEntry[]): Map<string, number> {
   return at;
 }
 
-type Scanned = Omit<ScannedArchive, 'offsets'>;
+export type Scanned = Omit<ScannedArchive, 'offsets'>;
 
 function limitsOf(limits: ScanLimits) {
   return { maxJson: limits.maxJsonSize ?? 1 << 20, maxRetained: limits.maxRetained ?? 64 << 20 };
@@ -203,6 +203,22 @@ function hashRange(fd: number, at: number, size: number, buf: Buffer): Digested 
 
 /** One pass over the whole archive with the tar reader, for archives the header walk does not follow. */
 async function scanStreaming(file: string, limits: ScanLimits): Promise<Scanned> {
+  const scanner = streamingScanner(file, limits);
+  try {
+    for await (const _ of parseArchive(file, scanner.sink));
+  } catch (e) {
+    throw e instanceof TarFormatError ? new KbundleError(`${file}: ${describeTarError(e)}`, BundleExit.UnsafeArchive) : e;
+  }
+  return scanner.result();
+}
+
+/**
+ * The streaming scan's checks as a tar sink, for a caller that feeds the
+ * bytes itself (copyVerified, which scans what it copies): the same layout
+ * rules, every blob hashed against its name, metadata candidates kept.
+ * `result` after the parser has finished.
+ */
+export function streamingScanner(file: string, limits: ScanLimits): { sink: TarSink; result(): Scanned } {
   const { maxJson, maxRetained } = limitsOf(limits);
   const fail: Fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
   const check = layoutChecker(fail);
@@ -239,14 +255,12 @@ async function scanStreaming(file: string, limits: ScanLimits): Promise<Scanned>
       }
     },
   };
-  try {
-    for await (const _ of parseArchive(file, sink));
-  } catch (e) {
-    throw e instanceof TarFormatError ? fail(describeTarError(e)) : e;
-  }
-  const ociLayout = top.get('oci-layout');
-  const indexJson = top.get('index.json');
-  if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
-  if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
-  return { file, blobs, small, ociLayout, indexJson };
+  const result = (): Scanned => {
+    const ociLayout = top.get('oci-layout');
+    const indexJson = top.get('index.json');
+    if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
+    if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
+    return { file, blobs, small, ociLayout, indexJson };
+  };
+  return { sink, result };
 }

@@ -126,14 +126,32 @@ export interface SignOptions {
 /** Ed25519 is deterministic, so the same key, message and comments always give the same file. */
 export function signMinisign(message: Uint8Array, sk: SecretKey, trustedComment: string, opts: SignOptions = {}): string {
   checkComment(trustedComment, 'trusted comment');
-  const untrusted = opts.untrustedComment ?? `signature from kbundle secret key ${sk.publicKey.keyId}`;
+  const untrusted = opts.untrustedComment ?? kbundleUntrustedComment(sk.publicKey.keyId);
   checkComment(untrusted, 'untrusted comment');
   const prehash = opts.prehash ?? true;
   const signed = prehash ? blake2b(message) : message;
   const sig = sign(null, signed, sk.privateKey);
-  const global = sign(null, Buffer.concat([sig, Buffer.from(trustedComment, 'utf8')]), sk.privateKey);
-  const line2 = Buffer.concat([Buffer.from(prehash ? 'ED' : 'Ed'), sk.publicKey.keyNum, sig]).toString('base64');
-  return `${UNTRUSTED}${untrusted}\n${line2}\n${TRUSTED}${trustedComment}\n${global.toString('base64')}\n`;
+  const globalSig = sign(null, Buffer.concat([sig, Buffer.from(trustedComment, 'utf8')]), sk.privateKey);
+  return formatMinisign({ alg: prehash ? 'ED' : 'Ed', keyNum: sk.publicKey.keyNum, sig, globalSig, trustedComment }, untrusted);
+}
+
+function kbundleUntrustedComment(keyId: string): string {
+  return `signature from kbundle secret key ${keyId}`;
+}
+
+function formatMinisign(p: ParsedSignature, untrustedComment: string): string {
+  const line2 = Buffer.concat([Buffer.from(p.alg, 'latin1'), p.keyNum, p.sig]).toString('base64');
+  return `${UNTRUSTED}${untrustedComment}\n${line2}\n${TRUSTED}${p.trustedComment}\n${p.globalSig.toString('base64')}\n`;
+}
+
+/**
+ * The signature file as signMinisign writes it for the same signature:
+ * the untrusted comment is covered by no signature, so a bundle carries
+ * only kbundle's own, and a reader compares the file with this.
+ */
+export function kbundleSignatureText(sigText: string): string {
+  const p = parseMinisign(sigText);
+  return formatMinisign(p, kbundleUntrustedComment(keyIdString(p.keyNum)));
 }
 
 export interface VerifiedSignature {

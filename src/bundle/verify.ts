@@ -1,5 +1,5 @@
 import { KbundleError } from '../util/errors.js';
-import { DIGEST_RE } from './digest.js';
+import { DIGEST_RE, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
 import {
   Annotation,
@@ -15,7 +15,9 @@ import {
   type TargetModule,
 } from './oci.js';
 import type { ScannedArchive } from './scan.js';
-import { describeMinisign, verifyMinisign, type PublicKey } from './sign-index.js';
+import { describeMinisign, kbundleSignatureText, verifyMinisign, type PublicKey } from './sign-index.js';
+import { canonicalJsonBytes } from './canonical-json.js';
+import { createdEpoch, firstDifference, isoOfEpoch, OCI_LAYOUT_BYTES, signatureManifestFor, topIndexFor, trustedCommentFor } from './envelope.js';
 
 /** What `kbundle bundle ls` shows; built only from verified, signed content. */
 export interface BundleIndex {
@@ -57,17 +59,21 @@ export interface TargetSummary {
 export interface VerifyOptions {
   trustedKeys: PublicKey[];
   /**
-   * Skip the signature check (digests and layout are still checked). Only for
-   * looking at a bundle whose key one does not hold; callers must say so.
+   * Skip the signature check (digests, layout and the envelope's agreement
+   * with the bundle index are still checked: the bundle is consistent, but
+   * anyone could have made it). Only for looking at a bundle whose key one
+   * does not hold; callers must say so.
    */
   skipSignature?: boolean;
 }
 
 /**
  * Validates the OCI graph of a scanned bundle: signature first (over the
- * bundle index bytes, by a trusted key), then every descriptor below it
- * (known media type, blob present, size equal), then that no blob is left
- * over. Each failure class has its own exit code (exit-codes.ts).
+ * bundle index bytes, by a trusted key), then that everything the
+ * signature cannot cover is exactly what the bundle index and signature
+ * determine (checkEnvelope), then every descriptor below it (known media
+ * type, blob present, size equal), then that no blob is left over. Each
+ * failure class has its own exit code (exit-codes.ts).
  */
 export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): BundleIndex {
   const file = scan.file;
@@ -116,7 +122,8 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
   const indexBytes = blobBytes(bundleDesc, 'bundle index');
 
   // Signature before anything inside the bundle index is believed.
-  const sigMan = json<ImageManifest>(blobBytes(sigs[0], 'signature manifest'), 'signature manifest');
+  const sigManBytes = blobBytes(sigs[0], 'signature manifest');
+  const sigMan = json<ImageManifest>(sigManBytes, 'signature manifest');
   if (sigMan.mediaType !== MediaType.manifest || sigMan.artifactType !== ArtifactType.signature || !Array.isArray(sigMan.layers)) {
     throw layoutErr('signature manifest is malformed');
   }
@@ -126,7 +133,8 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
   if (sigMan.subject?.digest !== bundleDesc.digest) {
     throw new KbundleError(`${file}: the signature is for ${sigMan.subject?.digest ?? 'nothing'}, not for the bundle index ${bundleDesc.digest}`, BundleExit.BadSignature);
   }
-  const sigText = blobBytes(sigMan.layers[0], 'signature').toString('utf8');
+  const sigBlob = blobBytes(sigMan.layers[0], 'signature');
+  const sigText = sigBlob.toString('utf8');
   const verified = opts.skipSignature ? describeMinisign(sigText) : verifyMinisign(indexBytes, sigText, opts.trustedKeys);
   if (!verified.trustedComment.split(' ').includes(`kbundle-index=${bundleDesc.digest}`)) {
     throw new KbundleError(`${file}: signed trusted comment does not name this bundle index (${verified.trustedComment})`, BundleExit.BadSignature);
@@ -137,6 +145,16 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
     throw layoutErr('bundle index is not a kbundle image index');
   }
   const ann = index.annotations ?? {};
+  checkEnvelope({
+    scan,
+    index: { digest: bundleDesc.digest, size: indexBytes.length },
+    annotations: ann,
+    sigBlob,
+    trustedComment: verified.trustedComment,
+    keyId: verified.keyId,
+    sigManifest: { digest: sigs[0].digest, bytes: sigManBytes, parsed: sigMan },
+    topIndex: top,
+  });
   const packages = new Map<string, PackageSummary>();
   const pendingTargets: { key: string; t: TargetSummary }[] = [];
   for (const d of index.manifests) {
@@ -204,6 +222,72 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
     arches,
     blobBytes: total,
   };
+}
+
+interface Envelope {
+  scan: ScannedArchive;
+  index: Digested;
+  annotations: Record<string, string>;
+  /** The minisign file's bytes. */
+  sigBlob: Buffer;
+  trustedComment: string;
+  keyId: string;
+  sigManifest: { digest: string; bytes: Buffer; parsed: ImageManifest };
+  /** index.json as parsed. */
+  topIndex: ImageIndex;
+}
+
+/**
+ * Everything outside the signed bundle index must be exactly what the
+ * writer derives from it and from the signature (envelope.ts): index.json,
+ * the signature manifest, the signature file's unsigned lines, oci-layout.
+ * Nothing there then carries a value of its own, which holds without a key
+ * too (the bundle is at least consistent with itself).
+ */
+function checkEnvelope(e: Envelope): void {
+  const file = e.scan.file;
+  const layoutErr = (msg: string) => new KbundleError(`${file}: ${msg}`, BundleExit.BadLayout);
+  const ann = e.annotations;
+  const sde = createdEpoch(ann[Annotation.created]);
+  if (Number.isNaN(sde) || ann[Annotation.created] !== isoOfEpoch(sde)) {
+    throw layoutErr(`bundle index annotation ${Annotation.created} is ${show(ann[Annotation.created])}, not a time in whole seconds as YYYY-MM-DDTHH:MM:SSZ`);
+  }
+  const ref = `${ann[Annotation.title]}:${ann[Annotation.version]}`;
+  if (ann[Annotation.refName] !== ref) throw layoutErr(`bundle index annotation ${Annotation.refName} is ${show(ann[Annotation.refName])}, its title and version give ${show(ref)}`);
+
+  const comment = trustedCommentFor(e.index.digest, ann);
+  if (e.trustedComment !== comment) {
+    throw new KbundleError(`${file}: signed trusted comment ${JSON.stringify(e.trustedComment)} does not describe the bundle index, which gives ${JSON.stringify(comment)}`, BundleExit.BadSignature);
+  }
+  const canonicalSig = kbundleSignatureText(e.sigBlob.toString('utf8'));
+  if (!e.sigBlob.equals(Buffer.from(canonicalSig, 'utf8'))) {
+    const got = e.sigBlob.toString('utf8').split('\n');
+    const want = canonicalSig.split('\n');
+    const what = got[0] !== want[0] ? `its untrusted comment line is ${show(got[0])}, kbundle writes ${show(want[0])}` : 'its lines are not laid out as kbundle writes them (line endings, final newline)';
+    throw new KbundleError(`${file}: the signature file is not in kbundle's form: ${what}`, BundleExit.BadSignature);
+  }
+
+  const [config, layer] = [e.sigManifest.parsed.config, e.sigManifest.parsed.layers[0]!];
+  const sigMan = signatureManifestFor(e.index, { digest: layer.digest, size: layer.size }, { digest: config.digest, size: config.size }, e.keyId);
+  mustEqual(layoutErr, `signature manifest ${e.sigManifest.digest}`, 'the signature', sigMan, e.sigManifest.parsed, e.sigManifest.bytes);
+  const top = topIndexFor(e.index, ann, { digest: e.sigManifest.digest, size: e.sigManifest.bytes.length });
+  mustEqual(layoutErr, 'index.json', 'the signed bundle index', top, e.topIndex, e.scan.indexJson);
+  if (!e.scan.ociLayout.equals(OCI_LAYOUT_BYTES)) throw layoutErr(`oci-layout is not ${OCI_LAYOUT_BYTES.toString()} byte for byte (whitespace, key order or extra members)`);
+}
+
+/** `actual` (parsed from `bytes`) must be `expected` in canonical JSON, byte for byte; the message names the first field that differs. */
+function mustEqual(err: (m: string) => Error, what: string, source: string, expected: unknown, actual: unknown, bytes: Buffer): void {
+  const want = canonicalJsonBytes(expected);
+  if (bytes.equals(want)) return;
+  const d = firstDifference(JSON.parse(want.toString('utf8')), actual);
+  if (d) throw err(`${what} does not match ${source}: ${d.path} is ${show(d.actual)}, ${source} gives ${show(d.expected)}`);
+  throw err(`${what} is not in canonical JSON form (whitespace, key order or escaping differ from what kbundle writes for the same content)`);
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return '(absent)';
+  const s = JSON.stringify(v);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
 function checkDescriptor(d: Descriptor, what: string, err: (m: string) => Error): void {

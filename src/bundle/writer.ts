@@ -10,6 +10,7 @@ import { byteOrder, canonicalJsonBytes } from './canonical-json.js';
 import { Chunker } from './chunker.js';
 import { hashFile, ociToIntegrity, type Digested } from './digest.js';
 import { BundleExit } from './exit-codes.js';
+import { isoOfEpoch } from './envelope.js';
 import {
   Annotation,
   ArtifactType,
@@ -134,7 +135,7 @@ export function bundleAnnotations(spec: Pick<BundleSpec, 'name' | 'version' | 's
   a[Annotation.refName] = `${spec.name}:${spec.version}`;
   a[Annotation.title] = spec.name;
   a[Annotation.version] = spec.version;
-  a[Annotation.created] = new Date(spec.sourceDateEpoch * 1000).toISOString().replace('.000Z', 'Z');
+  a[Annotation.created] = isoOfEpoch(spec.sourceDateEpoch);
   return a;
 }
 
