@@ -58,10 +58,17 @@ safe_source() {
     tmpfile=$(mktemp) || { echo "kbundle: unable to make temporary file" >&2; exit 1; }
     _kb_tmpfiles+=("$tmpfile")
     ( exec >"$tmpfile"
-    . "$to_source_file" >/dev/null
+    # 3>&-: fd 3 carries our records; a command the conf leaves running in
+    # the background must not hold it open (or write into it).
+    . "$to_source_file" >/dev/null 3>&-
     for _export_env in "\${export_envs[@]}"; do
         for _i in $(eval echo \\\${!"\${_export_env}"[@]}); do
-            eval echo '$_export_env[$_i]=\\"\${'"\${_export_env}"'[$_i]%$CR}\\"'
+            # DKMS writes \${NAME[$_i]%$CR} here; bash tries that suffix pattern
+            # at every position of a value that does not end in CR, which is
+            # quadratic (a 1 MB value took minutes). Same result, linear.
+            eval '_kb_s=\${'"\${_export_env}"'[$_i]}'
+            [[ $_kb_s == *"$CR" ]] && _kb_s=\${_kb_s:0:\${#_kb_s}-1}
+            echo $_export_env[$_i]=\\"$_kb_s\\"
         done
     done
 
@@ -71,7 +78,7 @@ safe_source() {
         echo "$directive_name=\\"$directive_value\\""
     done
     )
-    . "$tmpfile"
+    . "$tmpfile" 3>&-
     rm -f -- "$tmpfile"
 }
 
@@ -95,6 +102,15 @@ for _kb_v in $_kb_whitelist; do
     done
 done
 
+# glibc compiles a bounded repetition by copying it, so a short regex such
+# as ((a{1,255}){1,255}){1,255} asks for gigabytes. With a ceiling (256 MiB
+# above what this shell already maps) regcomp fails instead and bash answers
+# 2 (invalid), which is what a broken regex means to DKMS anyway.
+_kb_vm=0
+while read -r _kb_k _kb_n _; do
+    [[ $_kb_k == VmSize: ]] && _kb_vm=$_kb_n
+done 2>/dev/null </proc/$$/status
+(( _kb_vm > 0 )) && ulimit -S -v $((_kb_vm + 262144)) 2>/dev/null
 for _kb_spec in $_kb_regex; do
     _kb_v=\${_kb_spec%%:*}
     _kb_sv=\${_kb_spec#*:}

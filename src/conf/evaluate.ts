@@ -5,6 +5,7 @@
  * docs/dkms-conf.md.
  */
 import type { RegexResults } from './records.js';
+import { CONF_LIMITS } from './limits.js';
 import { oracleFrom, type RegexOracle } from './regex.js';
 import type { ConfContext, EvaluatedConf, ModuleSpec, RawConf } from './types.js';
 import { compareVer } from './version.js';
@@ -23,16 +24,32 @@ const valuesInOrder = (raw: RawConf, name: string): string[] => indices(raw, nam
 const MODULE_ARRAYS = ['BUILT_MODULE_NAME', 'BUILT_MODULE_LOCATION', 'DEST_MODULE_NAME', 'DEST_MODULE_LOCATION'];
 
 function modules(raw: RawConf, name: string, errors: string[]): ModuleSpec[] {
-  // Sparse arrays are allowed: a record exists for every index up to the highest.
-  const num = Math.max(-1, ...MODULE_ARRAYS.flatMap((a) => indices(raw, a))) + 1;
-  if (num === 0) {
+  // Sparse arrays are allowed: the record count is the highest index + 1. Only
+  // the set indices are visited; a gap is reported as a range, so the cost
+  // follows what the conf set, not how large an index it wrote.
+  const set = [...new Set(MODULE_ARRAYS.flatMap((a) => indices(raw, a)))].sort((a, b) => a - b);
+  if (set.length === 0) {
     // Debian 3.0.10 refuses a conf without modules (3.4.3 only warns).
     errors.push("No 'DEST_MODULE_LOCATION' directive specified.");
     return [];
   }
+  // read-raw refuses these with file:line; this guards a RawConf built elsewhere.
+  const bad = set.filter((i) => !Number.isSafeInteger(i) || i < 0 || i > CONF_LIMITS.maxIndex);
+  if (bad.length) {
+    errors.push(`Module array index ${bad[0]} is outside 0-${CONF_LIMITS.maxIndex}, the range kbundle accepts.`);
+    return [];
+  }
+  const num = set.at(-1)! + 1;
   const out: ModuleSpec[] = [];
   let strip0 = true;
-  for (let i = 0; i < num; i++) {
+  let next = 0;
+  for (const i of set) {
+    if (i > next) {
+      const records = i - 1 === next ? `record #${next}` : `records #${next} to #${i - 1}`;
+      errors.push(`No 'BUILT_MODULE_NAME' directive specified for ${records}.`);
+      errors.push(`No 'DEST_MODULE_LOCATION' directive specified for ${records}.`);
+    }
+    next = i + 1;
     let builtName = get(raw, 'BUILT_MODULE_NAME', i);
     if (!builtName && num === 1) builtName = name;
     let builtLocation = get(raw, 'BUILT_MODULE_LOCATION', i);

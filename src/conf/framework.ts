@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { rejectionMessage } from './limits.js';
 import { runSafeSource } from './run-bash.js';
 import { FRAMEWORK_VARIABLES } from './whitelist.js';
 import { KbundleError } from '../util/errors.js';
@@ -60,6 +61,7 @@ export async function readFrameworkConf(path = '/etc/dkms/framework.conf', kerne
     files,
     cwd: '/',
   });
+  if (r.rejected.length) throw new KbundleError(rejectionMessage(files, r.rejected), ExitCode.General);
   const out: Record<string, string | number> = {};
   for (const [name, arr] of r.raw) {
     const v = arr.get(0);

@@ -7,6 +7,7 @@ import { access } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { kernelConfigPath } from './kernel-config.js';
+import { checkConfFile, rejectionMessage } from './limits.js';
 import { distroName, readOsRelease } from './os-release.js';
 import type { RegexResults } from './records.js';
 import { runSafeSource } from './run-bash.js';
@@ -25,6 +26,8 @@ export interface ReadOptions {
   cwd?: string;
   /** 'capture' collects the files' stderr instead of passing it through. */
   stderr?: 'inherit' | 'capture';
+  /** Per bash run (syntax check, sourcing); default CONF_LIMITS.timeoutMs. */
+  timeoutMs?: number;
 }
 
 export interface SourcedConf {
@@ -91,7 +94,10 @@ export async function sourceConf(ctx: ConfContext, opts: ReadOptions = {}): Prom
       // absent override files are the normal case
     }
   }
-  for (const f of files) await checkBashSyntax(f);
+  for (const f of files) {
+    checkConfFile(f);
+    await checkBashSyntax(f, opts.timeoutMs);
+  }
   const r = await runSafeSource({
     whitelist: DKMS_CONF_VARIABLES,
     vars: visibleVariables(ctx),
@@ -100,7 +106,9 @@ export async function sourceConf(ctx: ConfContext, opts: ReadOptions = {}): Prom
     directives: ctx.directives,
     cwd: opts.cwd ?? '/',
     stderr: opts.stderr,
+    timeoutMs: opts.timeoutMs,
   });
+  if (r.rejected.length) throw new KbundleError(rejectionMessage(files, r.rejected), ExitCode.BadConf);
   return { raw: r.raw, regex: r.regex, files, stderr: r.stderr };
 }
 

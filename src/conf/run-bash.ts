@@ -4,6 +4,8 @@
  */
 import { spawn } from 'node:child_process';
 import { SAFE_SOURCE_PROGRAM } from './bash-program.js';
+import { killTree } from './kill-tree.js';
+import { CONF_LIMITS } from './limits.js';
 import { parseRecords, type SourceRecords } from './records.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
@@ -19,6 +21,8 @@ export interface SourceRequest {
   cwd: string;
   /** 'inherit' (default) passes the files' stderr to ours, as DKMS does. */
   stderr?: 'inherit' | 'capture';
+  /** Default CONF_LIMITS.timeoutMs. */
+  timeoutMs?: number;
 }
 
 export interface SourceResult extends SourceRecords {
@@ -42,15 +46,47 @@ export async function runSafeSource(req: SourceRequest): Promise<SourceResult> {
   const child = spawn('bash', args, { cwd: req.cwd, env, stdio: ['ignore', 'pipe', capture ? 'pipe' : 'inherit'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout!.on('data', (b: Buffer) => out.push(b));
-  child.stderr?.on('data', (b: Buffer) => err.push(b));
+  let outBytes = 0;
+  let errBytes = 0;
+  let stopped: 'output' | 'timeout' | null = null;
+  // A command the conf left running elsewhere (its own session) may still
+  // hold the pipes; destroying our ends lets 'close' fire anyway.
+  const stop = (why: 'output' | 'timeout') => {
+    stopped ??= why;
+    killTree(child.pid);
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+  };
+  child.stdout!.on('data', (b: Buffer) => {
+    outBytes += b.length;
+    if (outBytes > CONF_LIMITS.outputBytes) stop('output');
+    else out.push(b);
+  });
+  child.stderr?.on('data', (b: Buffer) => {
+    if (errBytes < CONF_LIMITS.stderrBytes) err.push(b.subarray(0, CONF_LIMITS.stderrBytes - errBytes));
+    errBytes += b.length;
+  });
+  const timeoutMs = req.timeoutMs ?? CONF_LIMITS.timeoutMs;
+  const timer = setTimeout(() => stop('timeout'), timeoutMs);
   const code = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
-  });
+  }).finally(() => clearTimeout(timer));
   const stderr = Buffer.concat(err).toString('utf8');
-  if (code !== 0) {
-    throw new KbundleError(`sourcing ${req.files.join(', ')} failed (bash exit ${code})`, ExitCode.BadConf, stderr ? [stderr.trimEnd()] : []);
+  const files = req.files.join(', ');
+  if (stopped === 'timeout') {
+    throw new KbundleError(`sourcing ${files} did not finish within ${timeoutMs / 1000} s; stopped.`, ExitCode.BadConf, stderr ? [stderr.trimEnd()] : []);
   }
-  return { ...parseRecords(Buffer.concat(out)), stderr };
+  if (stopped === 'output') {
+    throw new KbundleError(`sourcing ${files}: its values add up to more than ${CONF_LIMITS.outputBytes / (1024 * 1024)} MiB; stopped.`, ExitCode.BadConf);
+  }
+  if (code !== 0) {
+    throw new KbundleError(`sourcing ${files} failed (bash exit ${code})`, ExitCode.BadConf, stderr ? [stderr.trimEnd()] : []);
+  }
+  try {
+    return { ...parseRecords(Buffer.concat(out)), stderr };
+  } catch (e) {
+    // Only a conf that writes to our record channel itself gets here.
+    throw new KbundleError(`sourcing ${files}: ${(e as Error).message}`, ExitCode.BadConf);
+  }
 }
