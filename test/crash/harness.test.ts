@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { MUTATING_SYSCALLS, normaliseSite, parseTraceLog, planSubset, runKilled } from '../helpers/killpoints.js';
 import { diffSnapshots, snapshotTree } from '../helpers/tree-snapshot.js';
+import { helloSource, treesAt } from './scenario.js';
 
 const LOG = [
   '100 execve("/usr/bin/node", ["node", "bin/kbundle"], 0x7ffc /* 3 vars */) = 0',
@@ -38,7 +39,13 @@ describe('kill-point harness', () => {
 
   test('sites are stable across runs: root, pids and temp suffixes normalised', () => {
     expect(normaliseSite('rename("/tmp/k-1/root/a/.x.tmp-4242-0a1b2c3d", "/tmp/k-1/root/a/x") = ?', '/tmp/k-1/root')).toBe('rename("<root>/a/.x.tmp-*", "<root>/a/x") = ?');
-    expect(normaliseSite('renameat(3, "modules.dep.5994.377330.1796103548", 3, "modules.dep") = ?', '/r')).toBe('renameat(3, "modules.dep.<n>.<n>.<n>", 3, "modules.dep") = ?');
+    expect(normaliseSite('renameat(3, "modules.dep.5994.377330.1796103548", 3, "modules.dep") = ?', '/r/root')).toBe('renameat(3, "modules.dep.<n>.<n>.<n>", 3, "modules.dep") = ?');
+    expect(normaliseSite('unlinkat(AT_FDCWD, "/tmp/k-1/tmp/tmp.ZOnsyGvMmP", 0) = ?', '/tmp/k-1/root')).toBe('unlinkat(AT_FDCWD, "<base>/tmp/tmp.*", 0) = ?');
+    expect(normaliseSite('rename("/r/root/d/.kbundle-staging/501-9755e044/.src-0.partial-3HDMo7", "/r/root/d/x.kbundle-tmp-77-0a1b") = ?', '/r/root')).toBe(
+      'rename("<root>/d/.kbundle-staging/<id>/.src-0.partial-*", "<root>/d/x.kbundle-tmp-*") = ?',
+    );
+    // Kernel releases and arches are not random.
+    expect(normaliseSite('mkdir("/r/root/lib/modules/6.12.117+deb12-amd64/build-6.1.0-55-amd64-x86_64") = ?', '/r/root')).toBe('mkdir("<root>/lib/modules/6.12.117+deb12-amd64/build-6.1.0-55-amd64-x86_64") = ?');
   });
 
   test('the CI subset stays within the budget, covers every syscall with calls, and is deterministic', () => {
@@ -46,7 +53,8 @@ describe('kill-point harness', () => {
     const a = planSubset(counts, 24);
     expect(a).toEqual(planSubset(counts, 24));
     expect(a.length).toBeLessThanOrEqual(24 + MUTATING_SYSCALLS.length);
-    expect(new Set(a.map((p) => p.syscall))).toEqual(new Set(['rename', 'fsync', 'renameat']));
+    expect(new Set(a.map((p) => p.syscall))).toEqual(new Set(['rename', 'fsync', 'renameat', 'symlink']));
+    expect(planSubset(counts, 4).filter((p) => p.syscall === 'symlink')).toEqual([{ syscall: 'symlink', n: 1 }]);
     // A budget above the total is the full set of killing points.
     expect(planSubset(counts, 1000).length).toBe(80);
   });
@@ -66,15 +74,20 @@ describe('kill-point harness', () => {
     expect(d.map((l) => l.slice(0, 2) + l.slice(2).split('  ')[0])).toEqual(['+ .f.tmp-1-2', '+ empty', '~ f', '~ l']);
   });
 
-  test('strace: SIGKILL at the N-th rename of a real node process, and nothing past the last one', () => {
+  test('strace: kbundle add killed at its symlink (the source link), and a run past the last call is not killed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kbundle-kp-'));
-    const root = join(dir, 'root');
-    mkdirSync(root);
-    // bin/kbundle with a bad option: node starts, parses, exits 2 without touching anything.
-    const r = runKilled(['--no-such-option'], { syscall: 'rename', n: 1 }, { logDir: dir, root });
+    const t = treesAt(join(dir, 'root'));
+    mkdirSync(t.dkmsTree, { recursive: true });
+    helloSource(t, '1.0');
+    const args = ['add', 'hello/1.0', ...t.treeArgs];
+    const k = runKilled(args, { syscall: 'symlink', n: 1 }, { logDir: dir, root: t.root });
+    const again = runKilled(args.slice(), { syscall: 'symlink', n: 1 }, { logDir: dir, root: t.root });
+    rmSync(join(t.dkmsTree, 'hello'), { recursive: true, force: true });
+    const past = runKilled(args, { syscall: 'symlink', n: 1000 }, { logDir: dir, root: t.root });
     rmSync(dir, { recursive: true, force: true });
-    expect(r.killed).toBe('none');
-    expect(r.code).toBe(2);
-    expect(r.log.topPid).toBeGreaterThan(0);
+    expect([k.killed, k.signal]).toEqual(['kbundle', 'SIGKILL']);
+    expect(k.site).toMatch(/^kbundle#1 symlink\("<root>\/usr\/src\/hello-1\.0", "<root>\/var\/lib\/dkms\/hello\//);
+    expect(again.site).toBe(k.site);
+    expect([past.killed, past.code]).toEqual(['none', 0]);
   });
 });

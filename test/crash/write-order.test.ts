@@ -36,7 +36,11 @@ const TRACED = [
   'unlink',
   'unlinkat',
   'rmdir',
+  'mkdir',
+  'mkdirat',
   'close',
+  'syncfs',
+  'sync',
 ];
 
 interface Call {
@@ -167,45 +171,93 @@ export function category(to: string, t: Trees4): string | null {
 
 export interface OrderReport {
   renamesChecked: number;
+  /** Renames inside a private (temp-named) dir: checked when that dir is published instead. */
+  deferred: number;
   fsyncs: number;
   dirFsyncs: number;
+  /** syncfs(2)/sync(2) calls (e.g. `sync -f`): they make everything written so far durable. */
+  syncfs: number;
   violations: string[];
 }
 
+/** A dir whose name is a temp or staging name: not reachable under its final name yet. */
+const isPrivate = (p: string) => p.split('/').some((c) => /\.kbundle-tmp-|\.tmp-|^\.kbundle-staging$/.test(c));
+
+/**
+ * R1 and R2 over a log. Data durability is tracked as a set of dirty paths:
+ * a write (or O_CREAT/O_TRUNC open) makes a path dirty, an fsync of it or a
+ * syncfs cleans it, a rename carries dirtiness (of a file, or of everything
+ * under a directory) to the new name. R1 for a published name = its source
+ * is clean at the rename; for a staged directory published by one rename =
+ * nothing under it is dirty. Symlinks are never written, so only R2 applies
+ * to them.
+ */
 export function checkWriteOrder(text: string, t: Trees4, root: string): OrderReport {
   const calls = readCalls(text);
   const short = (p: string) => p.split(root).join('<root>');
   const isFsync = (c: Call) => c.ok && (c.name === 'fsync' || c.name === 'fdatasync');
-  const symlinks = new Set<string>();
+  const isSyncfs = (c: Call) => c.ok && (c.name === 'syncfs' || c.name === 'sync');
+  const dirty = new Set<string>();
+  // Paths written, and directories made, in this run (renames carry them): tell a directory rename from a file rename.
+  const files = new Set<string>();
+  const dirsMade = new Set<string>();
   const violations: string[] = [];
   let renamesChecked = 0;
+  let deferred = 0;
   const changes = calls.map((c) => nameChange(c));
-  calls.forEach((c, i) => {
-    const ch = changes[i];
-    if (!ch) return;
-    if (c.name === 'symlink' || c.name === 'symlinkat') symlinks.add(ch.to);
-    if (!/^rename/.test(c.name) || !ch.from) return;
-    const kind = category(ch.to, t);
-    if (!kind) return;
-    renamesChecked++;
-    const line = `${c.name} ${short(ch.from)} -> ${short(ch.to)} (${kind})`;
-    // R1: data durable before the name is published.
-    if (!symlinks.has(ch.from)) {
-      let lastWrite = -1;
-      for (let j = 0; j < i; j++) if (writtenPath(calls[j]!) === ch.from) lastWrite = j;
-      if (lastWrite >= 0) {
-        const synced = calls.slice(lastWrite + 1, i).some((x) => isFsync(x) && fds(x.args)[0] === ch.from);
-        if (!synced) violations.push(`R1: ${line}: no fsync of ${short(ch.from)} between its last write and the rename`);
+  const move = (set: Set<string>, from: string, to: string) => {
+    for (const p of [...set]) {
+      if (p === from) {
+        set.delete(p);
+        set.add(to);
+      } else if (p.startsWith(`${from}/`)) {
+        set.delete(p);
+        set.add(to + p.slice(from.length));
       }
     }
-    // R2: the directory entry durable before anything else changes or the program ends.
+  };
+  calls.forEach((c, i) => {
+    const w = writtenPath(c);
+    if (w) {
+      dirty.add(w);
+      files.add(w);
+    }
+    if (c.ok && (c.name === 'mkdir' || c.name === 'mkdirat')) {
+      const s0 = strs(c.args)[0];
+      if (s0) dirsMade.add(at(fds(c.args)[0], s0));
+    }
+    if (isFsync(c)) dirty.delete(fds(c.args)[0]!);
+    if (isSyncfs(c)) dirty.clear();
+    const ch = changes[i];
+    if (!ch) return;
+    if (!/^rename/.test(c.name) || !ch.from) {
+      if (c.name.startsWith('unlink')) dirty.delete(ch.to);
+      return;
+    }
+    const from = ch.from;
+    const fileDirty = dirty.has(from);
+    const under = [...dirty].filter((p) => p.startsWith(`${from}/`));
+    const isDir = dirsMade.has(from) || [...files, ...dirsMade].some((p) => p.startsWith(`${from}/`));
+    for (const set of [dirty, files, dirsMade]) move(set, from, ch.to);
+    const published = isPrivate(from) && !isPrivate(dirname(ch.to));
+    const kind = category(ch.to, t) ?? (published && isDir ? 'staged dir' : null);
+    if (!kind) return;
+    if (isPrivate(dirname(ch.to))) {
+      deferred++;
+      return;
+    }
+    renamesChecked++;
+    const line = `${c.name} ${short(from)} -> ${short(ch.to)} (${kind})`;
+    if (fileDirty) violations.push(`R1: ${line}: no fsync of ${short(from)} between its last write and the rename`);
+    if (under.length) violations.push(`R1: ${line}: not fsynced before the directory was published: ${under.map((p) => p.slice(from.length + 1)).join(', ')}`);
     const dir = dirname(ch.to);
     let j = i + 1;
     for (; j < calls.length; j++) {
       const x = calls[j]!;
-      if (isFsync(x) && fds(x.args)[0] === dir) break;
+      if ((isFsync(x) && fds(x.args)[0] === dir) || isSyncfs(x)) break;
       const next = changes[j];
-      if (next && next.to !== ch.to && next.from !== ch.to) {
+      // Only changes in the trees count: a helper's temp file in /tmp does not depend on our name being durable.
+      if (next && next.to !== ch.to && next.from !== ch.to && next.to.startsWith(`${root}/`)) {
         violations.push(`R2: ${line}: ${next.call.name} ${short(next.from ? `${next.from} -> ${next.to}` : next.to)} comes before an fsync of ${short(dir)}`);
         break;
       }
@@ -213,10 +265,13 @@ export function checkWriteOrder(text: string, t: Trees4, root: string): OrderRep
     if (j === calls.length) violations.push(`R2: ${line}: ${short(dir)} never fsynced before exit`);
   });
   const fsyncCalls = calls.filter(isFsync);
+  const dirs = new Set(calls.filter((o) => o.name === 'openat' && o.ok && /O_DIRECTORY/.test(o.args)).map((o) => /= \d+<([^>]*)>/.exec(o.args)?.[1]));
   return {
     renamesChecked,
+    deferred,
     fsyncs: fsyncCalls.length,
-    dirFsyncs: fsyncCalls.filter((c) => calls.some((o) => o.name === 'openat' && /O_DIRECTORY/.test(o.args) && /= \d+<([^>]*)>/.exec(o.args)?.[1] === fds(c.args)[0])).length,
+    dirFsyncs: fsyncCalls.filter((c) => dirs.has(fds(c.args)[0])).length,
+    syncfs: calls.filter(isSyncfs).length,
     violations,
   };
 }
@@ -239,7 +294,9 @@ function traced(args: string[], t: Trees): OrderReport {
 }
 
 function report(label: string, r: OrderReport): void {
-  console.log(`[write-order] ${label}: ${r.renamesChecked} renames checked, ${r.fsyncs} fsyncs seen (${r.dirFsyncs} of directories), ${r.violations.length} violations`);
+  console.log(
+    `[write-order] ${label}: ${r.renamesChecked} renames checked (${r.deferred} inside staging, checked at publication), ${r.fsyncs} fsyncs seen (${r.dirFsyncs} of directories), ${r.syncfs} syncfs, ${r.violations.length} violations`,
+  );
 }
 
 describe('write order for power loss', () => {
@@ -258,7 +315,7 @@ describe('write order for power loss', () => {
       '1 fsync(7</r/var/lib/dkms/hello>) = 0',
     ];
     const ok = checkWriteOrder(good.join('\n'), t, '/r');
-    expect(ok).toEqual({ renamesChecked: 2, fsyncs: 3, dirFsyncs: 2, violations: [] });
+    expect(ok).toEqual({ renamesChecked: 2, deferred: 0, fsyncs: 3, dirFsyncs: 2, syncfs: 0, violations: [] });
     const noDataSync = checkWriteOrder(good.filter((l) => !l.startsWith('1 fsync(5')).join('\n'), t, '/r');
     expect(noDataSync.violations).toEqual(['R1: rename <root>/var/lib/dkms/.kbundle-journal.json.tmp-1 -> <root>/var/lib/dkms/.kbundle-journal.json (journal): no fsync of <root>/var/lib/dkms/.kbundle-journal.json.tmp-1 between its last write and the rename']);
     const noDirSync = checkWriteOrder(good.filter((l) => !l.startsWith('1 fsync(6')).join('\n'), t, '/r');
@@ -267,6 +324,26 @@ describe('write order for power loss', () => {
     ]);
     const noFinalSync = checkWriteOrder(good.slice(0, -1).join('\n'), t, '/r');
     expect(noFinalSync.violations).toEqual(['R2: rename <root>/var/lib/dkms/hello/kernel-k-x86_64.tmp-2 -> <root>/var/lib/dkms/hello/kernel-k-x86_64 (marker): <root>/var/lib/dkms/hello never fsynced before exit']);
+  });
+
+  test('the checker: a staged directory is published only with everything under it fsynced (or after a syncfs)', () => {
+    const t = { dkmsTree: '/r/var/lib/dkms', installTree: '/r/lib/modules' };
+    const stage = '/r/var/lib/dkms/hello/1.0/k/.x86_64.kbundle-tmp-1-ab';
+    const log = (sync: string[]) =>
+      [
+        `1 mkdir("${stage}", 0777) = 0`,
+        `1 openat(AT_FDCWD</>, "${stage}/.kbundle-build.json", O_WRONLY|O_CREAT|O_TRUNC, 0644) = 5<${stage}/.kbundle-build.json>`,
+        `1 write(5<${stage}/.kbundle-build.json>, "{}", 2) = 2`,
+        ...sync,
+        `1 rename("${stage}", "/r/var/lib/dkms/hello/1.0/k/x86_64") = 0`,
+        '1 openat(AT_FDCWD</>, "/r/var/lib/dkms/hello/1.0/k", O_RDONLY|O_DIRECTORY) = 6</r/var/lib/dkms/hello/1.0/k>',
+        '1 fsync(6</r/var/lib/dkms/hello/1.0/k>) = 0',
+      ].join('\n');
+    expect(checkWriteOrder(log([]), t, '/r').violations).toEqual([
+      'R1: rename <root>/var/lib/dkms/hello/1.0/k/.x86_64.kbundle-tmp-1-ab -> <root>/var/lib/dkms/hello/1.0/k/x86_64 (staged dir): not fsynced before the directory was published: .kbundle-build.json',
+    ]);
+    expect(checkWriteOrder(log([`1 fsync(5<${stage}/.kbundle-build.json>) = 0`]), t, '/r')).toMatchObject({ renamesChecked: 1, violations: [] });
+    expect(checkWriteOrder(log(['2 syncfs(3</r/var/lib/dkms>) = 0']), t, '/r')).toMatchObject({ renamesChecked: 1, syncfs: 1, violations: [] });
   });
 
   for (const k of [K61, K612]) {
