@@ -5,7 +5,8 @@
  * dkms 3.0.10, a non-system install tree never makes us touch the system's.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm, symlink } from 'node:fs/promises';
+import { fsyncPath } from '../util/atomic.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,7 +20,22 @@ export function depmodArgs(installTree: string, kernel: string): { base: string 
   return { base: null, args: [] }; // needs the symlink shim
 }
 
+/**
+ * depmod writes its indexes by rename without fsync (kmod's depmod.c); the
+ * journal op that ran it is dropped right after, so make them durable first.
+ */
+async function syncIndexes(installTree: string, kernel: string): Promise<void> {
+  const dir = join(installTree, kernel);
+  for (const n of await readdir(dir).catch(() => [] as string[])) if (n.startsWith('modules.')) await fsyncPath(join(dir, n)).catch(() => undefined);
+  await fsyncPath(dir).catch(() => undefined);
+}
+
 export async function runDepmod(installTree: string, kernel: string): Promise<void> {
+  await depmod(installTree, kernel);
+  await syncIndexes(installTree, kernel);
+}
+
+async function depmod(installTree: string, kernel: string): Promise<void> {
   const plan = depmodArgs(installTree, kernel);
   if (plan.args.length) {
     await run('depmod', plan.args);

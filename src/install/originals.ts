@@ -49,8 +49,14 @@ export async function archiveOriginals(originals: string[], archiveDir: string, 
 
 /** Moves every archived module back to where its .origin says, then drops the archive. */
 export async function restoreOriginals(archiveDir: string): Promise<string[]> {
-  if (!(await pathExists(archiveDir))) return [];
   const restored: string[] = [];
+  if (await pathExists(archiveDir)) await restoreArchive(archiveDir, restored);
+  // Drop empty original_module/<k> and original_module parents, as DKMS leaves none (also after an interrupted restore).
+  for (const d of [dirname(archiveDir), dirname(dirname(archiveDir))]) await removeIfEmpty(d);
+  return restored;
+}
+
+async function restoreArchive(archiveDir: string, restored: string[]): Promise<void> {
   const walk = async (dir: string): Promise<void> => {
     for (const n of await readdir(dir)) {
       const p = join(dir, n);
@@ -67,7 +73,4 @@ export async function restoreOriginals(archiveDir: string): Promise<string[]> {
   };
   await walk(archiveDir);
   await removeDurable(archiveDir);
-  // Drop empty original_module/<k> and original_module parents, as DKMS leaves none.
-  for (const d of [dirname(archiveDir), dirname(dirname(archiveDir))]) await removeIfEmpty(d);
-  return restored;
 }

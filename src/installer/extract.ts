@@ -5,9 +5,9 @@
  * which build was chosen and why. Written to a sibling temp dir and renamed,
  * so `<out>` is complete or absent.
  */
-import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { commitStagedDir, tempPathFor } from '../util/atomic.js';
 import type { OpenBundle } from '../bundle/open.js';
 import { BundleExit } from '../bundle/exit-codes.js';
 import { isElf } from '../elf/elf-file.js';
@@ -70,7 +70,7 @@ export async function extractForKernel(bundle: OpenBundle, req: ExtractRequest):
     };
   });
 
-  const tmp = join(dirname(out), `.${out.split('/').pop()}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const tmp = tempPathFor(out);
   const res: ExtractResult = { files: [], packages: [] };
   try {
     await bundle.copyBlobsTo(join(tmp, '.blobs'), picks.flatMap((p) => p.modules.map((m) => m.digest!)));
@@ -89,7 +89,7 @@ export async function extractForKernel(bundle: OpenBundle, req: ExtractRequest):
     }
     await rm(join(tmp, '.blobs'), { recursive: true, force: true });
     await writeFile(join(tmp, 'kbundle-extract.json'), `${JSON.stringify({ bundle: plan.bundle, kernel: req.kernel, arch: req.arch, ...res }, null, 2)}\n`);
-    await rename(tmp, out);
+    await commitStagedDir(tmp, out);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

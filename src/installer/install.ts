@@ -7,8 +7,7 @@
  *   store the bundle; write the journal
  *   commit (renames, core install, depmod); receipts; drop the journal.
  */
-import { randomBytes } from 'node:crypto';
-import { copyFile, open, readdir, rename } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { openBundle, type OpenBundle } from '../bundle/open.js';
 import type { PublicKey } from '../bundle/sign-index.js';
@@ -20,7 +19,7 @@ import { isDir, pathExists } from '../util/fs.js';
 import { beginOp, endOp, journalPath } from '../recovery/journal.js';
 import { contextFromRecord, recordContext, type BundleInstallOp } from '../recovery/ops.js';
 import { withTreeLock } from '../recovery/recover.js';
-import { removeDurable, removeIfEmpty, sweepTemps } from '../util/atomic.js';
+import { copyFileDurable, removeDurable, removeIfEmpty, sweepTemps } from '../util/atomic.js';
 import { commitPackage, rollBack } from './commit.js';
 import type { InstallPlan } from './plan.js';
 import { preparePlan, type PlanRequest } from './prepare.js';
@@ -52,18 +51,8 @@ export function refuse(plan: InstallPlan): void {
 async function storeBundle(ctx: RunContext, bundle: OpenBundle): Promise<string> {
   const dest = storedBundlePath(ctx.roots, bundle.index.rootDigest);
   if (await pathExists(dest)) return dest;
-  const tmp = `${dest}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await copyFile(bundle.index.file, tmp).catch(async (e) => {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    const { mkdir } = await import('node:fs/promises');
-    await mkdir(bundlesDir(ctx.roots), { recursive: true });
-    await copyFile(bundle.index.file, tmp);
-  });
   // Durable before the journal names it: a replay after power loss needs these bytes.
-  const fh = await open(tmp, 'r');
-  await fh.sync();
-  await fh.close();
-  await rename(tmp, dest);
+  await copyFileDurable(bundle.index.file, dest);
   return dest;
 }
 

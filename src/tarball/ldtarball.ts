@@ -6,7 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { commitStagedDir, copyFileDurable, mkdirDurable, removeDurable, stagingDirFor } from '../util/atomic.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -74,9 +75,8 @@ export async function ldtarball(ctx: RunContext, archive: string, t: Target): Pr
           await addModule(ctx, m, t);
         } else {
           // No source anywhere: DKMS keeps the conf in a real source/ dir (binaries-only).
-          await mkdir(sourceLink(ctx.roots, m), { recursive: true });
-          await cp(join(tmp, 'dkms_binaries_only', 'dkms.conf'), join(sourceLink(ctx.roots, m), 'dkms.conf'));
-          await mkdir(join(versionDir(ctx.roots, m), 'build'), { recursive: true });
+          await copyFileDurable(join(tmp, 'dkms_binaries_only', 'dkms.conf'), join(sourceLink(ctx.roots, m), 'dkms.conf'));
+          await mkdirDurable(join(versionDir(ctx.roots, m), 'build'));
         }
       }
     } else {
@@ -96,9 +96,10 @@ export async function ldtarball(ctx: RunContext, archive: string, t: Target): Pr
           skipped.push(target);
           continue;
         }
-        await rm(dest, { recursive: true, force: true });
-        await mkdir(dirname(dest), { recursive: true });
-        await cp(join(main, kernel, arch), dest, { recursive: true, verbatimSymlinks: true });
+        // Copied privately, published by one rename: a killed load never leaves a half-built kernel.
+        const staging = await stagingDirFor(dest);
+        await cp(join(main, kernel, arch), staging, { recursive: true, verbatimSymlinks: true });
+        await commitStagedDir(staging, dest);
         ctx.say(`Loading ${m.module}/${m.version} for kernel ${kernel} (${arch}) into ${dest}`);
         loaded.push(target);
       }
@@ -116,8 +117,9 @@ async function installSource(ctx: RunContext, m: ModuleRef, from: string): Promi
       ctx.say(`${dest} already exists; keeping it (use --force to replace it with the tarball's source).`);
       return;
     }
-    await rm(dest, { recursive: true, force: true });
+    await removeDurable(dest);
   }
-  await mkdir(ctx.roots.sourceTree, { recursive: true });
-  await cp(from, dest, { recursive: true, verbatimSymlinks: true });
+  const staging = await stagingDirFor(dest);
+  await cp(from, staging, { recursive: true, verbatimSymlinks: true });
+  await commitStagedDir(staging, dest);
 }
