@@ -37,8 +37,8 @@ export function resolveKernelTargets(patterns: (string | KernelSelector)[], head
       out.set(sel.pattern, sel.headers);
       continue;
     }
-    const re = globToRegExp(sel.pattern);
-    const hits = [...available.keys()].filter((k) => re.test(k));
+    const match = globMatcher(sel.pattern);
+    const hits = [...available.keys()].filter((k) => match(k));
     if (hits.length === 0) {
       throw new KbundleError(
         `kernel pattern "${sel.pattern}" matches no kernel with headers under ${headerRoots.join(', ')} (installed: ${installed()})`,
@@ -58,9 +58,69 @@ function isDir(p: string): boolean {
   }
 }
 
-/** Shell-style glob (`*`, `?`, `[...]`) over one release name. */
-export function globToRegExp(glob: string): RegExp {
+type GlobToken = { any: true } | { one: (c: string) => boolean };
+
+/** The pattern as single-character tests and `*`s; a bad `[...]` is a manifest error, not a crash. */
+function globTokens(glob: string): GlobToken[] {
   if (glob.includes('/')) throw new KbundleError(`kernel pattern "${glob}" must not contain "/"`, BundleExit.BadManifest);
+  const out: GlobToken[] = [];
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') {
+      if (!('any' in (out.at(-1) ?? {}))) out.push({ any: true });
+    } else if (c === '?') out.push({ one: () => true });
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end < 0) throw new KbundleError(`kernel pattern "${glob}" has an unclosed "["`, BundleExit.BadManifest);
+      let cls: RegExp;
+      try {
+        cls = new RegExp(`^[${classBody(glob.slice(i + 1, end))}]$`);
+      } catch {
+        throw new KbundleError(`kernel pattern "${glob}" has an invalid class "${glob.slice(i, end + 1)}"`, BundleExit.BadManifest);
+      }
+      out.push({ one: (ch) => cls.test(ch) });
+      i = end;
+    } else out.push({ one: (ch) => ch === c });
+  }
+  return out;
+}
+
+const classBody = (body: string): string => body.replace(/^!/, '^').replace(/\\/g, '\\\\');
+
+/**
+ * Shell-style glob (`*`, `?`, `[...]`) over one release name, matched in
+ * O(pattern × name). The RegExp form (`.*` per `*`) backtracks
+ * exponentially: `*a` forty times against 60 a's ran for minutes.
+ */
+export function globMatcher(glob: string): (name: string) => boolean {
+  const t = globTokens(glob);
+  return (name) => {
+    // Greedy with one resume point: on a mismatch, let the last `*` eat one more character.
+    let ti = 0;
+    let ni = 0;
+    let starT = -1;
+    let starN = 0;
+    while (ni < name.length) {
+      const tok = t[ti];
+      if (tok && 'any' in tok) {
+        starT = ti++;
+        starN = ni;
+      } else if (tok && tok.one(name[ni]!)) {
+        ti++;
+        ni++;
+      } else if (starT >= 0) {
+        ti = starT + 1;
+        ni = ++starN;
+      } else return false;
+    }
+    while (ti < t.length && 'any' in t[ti]!) ti++;
+    return ti === t.length;
+  };
+}
+
+/** Shell-style glob (`*`, `?`, `[...]`) over one release name, as a RegExp (for callers that want one). */
+export function globToRegExp(glob: string): RegExp {
+  globTokens(glob);
   let re = '';
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i];
@@ -68,10 +128,9 @@ export function globToRegExp(glob: string): RegExp {
     else if (c === '?') re += '.';
     else if (c === '[') {
       const end = glob.indexOf(']', i + 1);
-      if (end < 0) throw new KbundleError(`kernel pattern "${glob}" has an unclosed "["`, BundleExit.BadManifest);
-      re += '[' + glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']';
+      re += '[' + classBody(glob.slice(i + 1, end)) + ']';
       i = end;
-    } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+    } else re += c!.replace(/[.+^${}()|\\]/g, '\\$&');
   }
   return new RegExp(`^${re}$`);
 }

@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { LineCounter, isMap, isNode, isScalar, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, isMap, isNode, isScalar, parseDocument, visit, type Document, type Node } from 'yaml';
 import { KbundleError } from '../util/errors.js';
 import { BundleExit } from '../bundle/exit-codes.js';
 import type { Manifest, RawManifest } from './types.js';
@@ -21,9 +21,23 @@ function validate(): ReturnType<Ajv2020['compile']> {
 }
 
 interface Problem {
+  /** -1: about the file as a whole, listed after the positioned ones. */
   offset: number;
   message: string;
 }
+
+/**
+ * A manifest names a few directories and kernels; the largest real one is a
+ * couple of KiB. The byte cap bounds everything the YAML parser and the
+ * schema check can be made to do (docs/manifest.md, "Limits").
+ */
+export const MANIFEST_LIMITS = {
+  bytes: 64 * 1024,
+  /** YAML alias expansions (yaml's maxAliasCount): far above any real use, far below a "billion laughs". */
+  aliases: 100,
+  /** Problems listed; the rest are counted. */
+  problems: 50,
+} as const;
 
 /**
  * Reads kbundle.yaml. Every problem is reported as `file:line:col: what`,
@@ -36,29 +50,106 @@ export async function loadManifest(path: string): Promise<Manifest> {
   const file = resolve(path);
   let text: string;
   try {
+    // A FIFO or /dev/zero would never finish reading; a huge file is refused unread.
+    const st = await stat(file);
+    if (!st.isFile()) throw new KbundleError(`${file}: not a regular file; a manifest must be one.`, BundleExit.BadManifest);
+    if (st.size > MANIFEST_LIMITS.bytes) throw tooBig(file, st.size);
     text = await readFile(file, 'utf8');
   } catch (e) {
+    if (e instanceof KbundleError) throw e;
     throw new KbundleError(`cannot read manifest ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, BundleExit.BadManifest);
   }
   return parseManifest(text, file);
 }
 
+function tooBig(file: string, bytes: number): KbundleError {
+  return new KbundleError(`${file}: ${bytes} bytes; kbundle refuses a manifest over ${MANIFEST_LIMITS.bytes / 1024} KiB.`, BundleExit.BadManifest);
+}
+
 export function parseManifest(text: string, file: string): Manifest {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MANIFEST_LIMITS.bytes) throw tooBig(file, bytes);
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, strict: true });
-  const problems: Problem[] = [...doc.errors, ...doc.warnings].map((e) => ({ offset: e.pos[0], message: yamlMessage(e.message) }));
-  if (problems.length === 0) {
-    const data = doc.toJS({ maxAliasCount: 100 }) as unknown;
-    const v = validate();
-    if (!v(data)) problems.push(...schemaProblems(v.errors ?? [], doc));
-    else return normalise(data as RawManifest, file);
+  const problems: Problem[] = [];
+  try {
+    // yaml's own uniqueKeys check compares every key with every other one
+    // (20,000 keys: 4 s); duplicateKeys() below does it with a Map.
+    const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false, strict: true });
+    problems.push(...[...doc.errors, ...doc.warnings].map((e) => ({ offset: e.pos[0], message: yamlMessage(e.message) })));
+    if (problems.length === 0) problems.push(...keyProblems(doc));
+    if (problems.length === 0) {
+      const data = toData(doc, problems);
+      if (problems.length === 0) {
+        const v = validate();
+        if (!v(data)) problems.push(...schemaProblems(v.errors ?? [], doc));
+        else return normalise(data as RawManifest, file);
+      }
+    }
+  } catch (e) {
+    if (e instanceof KbundleError) throw e;
+    // The parser, toJS and ajv all recurse; nesting thousands deep overflows the stack.
+    if (!(e instanceof RangeError)) throw e;
+    problems.push({ offset: 0, message: `cannot be read: ${e.message} (nested too deeply?)` });
   }
   const fmt = (p: Problem) => {
+    if (p.offset < 0) return `${file}: ${p.message}`;
     const { line, col } = lc.linePos(p.offset);
     return `${file}:${line}:${col}: ${p.message}`;
   };
-  const lines = [...new Map(problems.sort((a, b) => a.offset - b.offset).map((p) => [fmt(p), p])).keys()];
-  throw new KbundleError(lines.join('\n'), BundleExit.BadManifest);
+  const placed = problems.filter((p) => p.offset >= 0).sort((a, b) => a.offset - b.offset);
+  const lines = [...new Set(placed.map(fmt))];
+  const shown = lines.slice(0, MANIFEST_LIMITS.problems);
+  if (lines.length > shown.length) shown.push(`${file}: ... and ${lines.length - shown.length} more problems`);
+  shown.push(...problems.filter((p) => p.offset < 0).map(fmt));
+  throw new KbundleError(shown.join('\n'), BundleExit.BadManifest);
+}
+
+/** Duplicate keys (yaml's wording and position) and keys that are not scalars, in one pass. */
+function keyProblems(doc: Document): Problem[] {
+  const out: Problem[] = [];
+  visit(doc, {
+    Map(_, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = pair.key;
+        if (!isScalar(key)) {
+          // toJS would stringify it (and print a process warning); no manifest key is a collection.
+          out.push({ offset: isNode(key) ? (key.range?.[0] ?? 0) : (map.range?.[0] ?? 0), message: 'a mapping key must be a plain string' });
+          continue;
+        }
+        if (seen.has(key.value)) out.push({ offset: key.range?.[0] ?? 0, message: 'Map keys must be unique' });
+        seen.add(key.value);
+      }
+    },
+  });
+  return out;
+}
+
+/** doc.toJS, with yaml's alias errors (thrown as ReferenceError) turned into positioned problems. */
+function toData(doc: Document, problems: Problem[]): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MANIFEST_LIMITS.aliases });
+  } catch (e) {
+    if (!(e instanceof ReferenceError)) throw e;
+    const aliases: { source: string; offset: number; resolved: boolean }[] = [];
+    visit(doc, {
+      Alias(_, a) {
+        aliases.push({ source: a.source, offset: a.range?.[0] ?? 0, resolved: a.resolve(doc) !== undefined });
+      },
+    });
+    const unresolved = aliases.find((a) => !a.resolved);
+    if (/Unresolved alias/.test(e.message) && unresolved) {
+      problems.push({ offset: unresolved.offset, message: `alias *${unresolved.source} has no anchor &${unresolved.source} before it` });
+    } else if (/Excessive alias count/.test(e.message)) {
+      problems.push({
+        offset: aliases[0]?.offset ?? 0,
+        message: `aliases expand to more than ${MANIFEST_LIMITS.aliases} copies (a YAML alias bomb?); refused`,
+      });
+    } else {
+      problems.push({ offset: aliases[0]?.offset ?? 0, message: e.message });
+    }
+    return undefined;
+  }
 }
 
 function yamlMessage(m: string): string {
@@ -72,9 +163,19 @@ function schemaProblems(errors: ErrorObject[], doc: Document): Problem[] {
   const alternatives = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');
   // Branch errors reached through $ref carry the $defs schema path, so below
   // a non-root oneOf everything at or under its instance path is dropped.
-  const underAlternative = (e: ErrorObject, a: ErrorObject) =>
-    e.schemaPath.startsWith(a.schemaPath + '/') || (a.instancePath !== '' && (e.instancePath === a.instancePath || e.instancePath.startsWith(a.instancePath + '/')));
-  const kept = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf' || !alternatives.some((a) => underAlternative(e, a)));
+  // Sets, not a scan of every alternative per error: a list of 20,000 bad
+  // kernels gives 60,000 errors and 20,000 alternatives.
+  const altSchemaPaths = [...new Set(alternatives.map((a) => `${a.schemaPath}/`))];
+  const altInstancePaths = new Set(alternatives.filter((a) => a.instancePath !== '').map((a) => a.instancePath));
+  const underAlternative = (e: ErrorObject) => {
+    if (altSchemaPaths.some((p) => e.schemaPath.startsWith(p))) return true;
+    for (let p = e.instancePath; p !== ''; p = p.slice(0, p.lastIndexOf('/'))) if (altInstancePaths.has(p)) return true;
+    return false;
+  };
+  const all = errors.filter((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf' || !underAlternative(e));
+  // Positions cost a walk of the document each; the rest are only counted.
+  const kept = all.slice(0, MANIFEST_LIMITS.problems);
+  const more: Problem[] = all.length > kept.length ? [{ offset: -1, message: `... and ${all.length - kept.length} more schema problems` }] : [];
   return kept.map((e) => {
     const path = pointer(e.instancePath);
     const where = e.instancePath === '' ? 'top level' : e.instancePath.slice(1).replace(/\//g, '.');
@@ -113,14 +214,16 @@ function schemaProblems(errors: ErrorObject[], doc: Document): Problem[] {
         message = `${where} ${e.message ?? 'is invalid'}`;
     }
     return { offset: node?.range?.[0] ?? 0, message };
-  });
+  }).concat(more);
 }
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${JSON.stringify(v)}`;
+  // String(): JSON.stringify says null for .inf and .nan.
+  const text = typeof v === 'string' ? JSON.stringify(v) : String(v);
+  return `${typeof v} ${text.length > 80 ? `${text.slice(0, 80)}...` : text}`;
 }
 
 function pointer(p: string): (string | number)[] {
