@@ -236,15 +236,14 @@ export async function removeTargets(ctx: RunContext, m: ModuleRef, targets: Targ
     resume ??
     (await beginOp(ctx.roots.dkmsTree, { ...opBase(ctx, m), kind: 'remove', targets: targets.map((t) => ({ kernel: t.kernel, arch: t.arch })), forgetVersion }));
   for (const t of op.targets) {
-    if (!(await isDir(kernelArchDir(ctx.roots, m, t)))) continue;
-    await uninstallTarget(ctx, m, t);
+    if (await isDir(kernelArchDir(ctx.roots, m, t))) await uninstallTarget(ctx, m, t);
     await dropBuilt(ctx, m, t);
   }
   if (op.forgetVersion) {
     const vdir = versionDir(ctx.roots, m);
     const kernels = (await readdir(vdir).catch(() => [] as string[])).filter(isKernelDir);
-    if (kernels.length === 0 && (await pathExists(vdir))) {
-      ctx.say(`Deleting module ${m.module}/${m.version} completely from the DKMS tree.`);
+    if (kernels.length === 0) {
+      if (await pathExists(vdir)) ctx.say(`Deleting module ${m.module}/${m.version} completely from the DKMS tree.`);
       await removeDurable(vdir);
       await removeIfEmpty(moduleDir(ctx.roots, m.module));
     }
