@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fsyncPath, mkdirDurable, tempPathFor } from '../util/atomic.js';
 import { KbundleError } from '../util/errors.js';
 import { Chunker, recycle, takeBuffer } from './chunker.js';
 import { BundleExit } from './exit-codes.js';
@@ -46,8 +46,8 @@ export class BundleFile {
   ) {}
 
   static async create(outFile: string): Promise<BundleFile> {
-    await mkdir(dirname(outFile), { recursive: true });
-    const tmp = join(dirname(outFile), `.${basename(outFile)}.tmp-${randomBytes(6).toString('hex')}`);
+    await mkdirDurable(dirname(outFile));
+    const tmp = tempPathFor(outFile);
     return new BundleFile(outFile, tmp, await open(tmp, 'wx', 0o644));
   }
 
@@ -79,6 +79,7 @@ export class BundleFile {
     this.closed = true;
     await this.fh.close();
     await rename(this.tmp, this.outFile);
+    await fsyncPath(dirname(this.outFile));
     return { size: this.pos };
   }
 

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { mkdirDurable, PartFile } from '../util/atomic.js';
 import { KbundleError } from '../util/errors.js';
 import { BundleExit } from './exit-codes.js';
 import type { OpenBundle, VerifiedContents } from './open.js';
@@ -15,23 +14,21 @@ import { describeTarError, TarFormatError, TarParser } from './tar-parse.js';
  * verified, so copying it blindly would keep bytes nobody checked. The bytes
  * are scanned as they are copied (one read: every blob hashed against its
  * name, the layout checked as openBundle checks it), then the copy's blobs,
- * index.json and oci-layout must equal the verified ones. Written through
- * a temp file beside `dest`, fsynced, renamed into place only when all of
- * that held (the directory is created and fsynced too), so `dest` either
- * does not appear or is complete and verified.
+ * index.json and oci-layout must equal the verified ones. Written as a
+ * PartFile (atomic.ts: temp name, fsync, rename, directory fsync) committed
+ * only when all of that held, so `dest` either does not appear or is
+ * complete and verified.
  *
  * Exit 31 when the file now holds other content, 32 when it is no longer a
  * readable layout (truncated, extra entries), as openBundle would say.
  */
 export async function copyVerified(bundle: OpenBundle, dest: string): Promise<{ size: number }> {
   const src = bundle.index.file;
-  const dir = dirname(dest);
-  await mkdir(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(dest)}.tmp-${randomBytes(6).toString('hex')}`);
+  await mkdirDurable(dirname(dest));
   const scanner = streamingScanner(src, bundle.verified.limits);
   const parser = new TarParser(scanner.sink);
   let inFd = -1;
-  let outFd = -1;
+  let out: PartFile | null = null;
   let size = 0;
   try {
     try {
@@ -39,7 +36,8 @@ export async function copyVerified(bundle: OpenBundle, dest: string): Promise<{ 
     } catch (e) {
       throw new KbundleError(`${src}: cannot be read as a bundle (${(e as Error).message})`, BundleExit.UnsafeArchive);
     }
-    outFd = openSync(tmp, 'wx', 0o644);
+    out = new PartFile(dest);
+    const outFd = out.fd;
     const buf = Buffer.allocUnsafeSlow(1 << 20);
     for (let sinceTurn = 0; ; ) {
       const n = readSync(inFd, buf, 0, buf.length, size);
@@ -57,18 +55,13 @@ export async function copyVerified(bundle: OpenBundle, dest: string): Promise<{ 
     }
     parser.finish();
     sameContents(src, scanner.result(), bundle.verified);
-    fsyncSync(outFd);
-    closeSync(outFd);
-    outFd = -1;
-    renameSync(tmp, dest);
+    out.commit();
   } catch (e) {
-    if (outFd >= 0) closeSync(outFd);
-    rmSync(tmp, { force: true });
+    out?.abort();
     throw e instanceof TarFormatError ? new KbundleError(`${src}: ${describeTarError(e)}`, BundleExit.UnsafeArchive) : e;
   } finally {
     if (inFd >= 0) closeSync(inFd);
   }
-  syncDir(dir);
   return { size };
 }
 
@@ -78,14 +71,4 @@ function sameContents(file: string, got: Scanned, want: VerifiedContents): void 
   for (const digest of got.blobs.keys()) if (!want.blobs.has(digest)) throw changed(`it now holds blob ${digest}, which was not verified`);
   if (!got.indexJson.equals(want.indexJson)) throw changed('index.json differs from the verified one');
   if (!got.ociLayout.equals(want.ociLayout)) throw changed('oci-layout differs from the verified one');
-}
-
-/** Makes the rename durable: a caller may name `dest` in a journal next. */
-function syncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

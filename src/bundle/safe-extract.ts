@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, fchmodSync, futimesSync, linkSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, rename, rm, utimes } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { lstat, rename, rm, utimes } from 'node:fs/promises';
+import { stagingDirFor } from '../util/atomic.js';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
 import { BundleExit } from './exit-codes.js';
@@ -95,8 +96,8 @@ export class SafeExtraction implements TarSink {
   static async begin(dest: string, opts: ExtractOptions = {}): Promise<SafeExtraction> {
     const what = opts.what ?? 'archive';
     if (await exists(dest)) throw new KbundleError(`${dest} already exists; refusing to extract ${what} over it`, BundleExit.UnsafeArchive);
-    await mkdir(dirname(dest), { recursive: true });
-    const staging = await mkdtemp(join(dirname(dest), `.${basename(dest)}.partial-`));
+    // Private until commit; the whole tree is made durable when the installer publishes it (commitStagedDir).
+    const staging = await stagingDirFor(dest);
     return new SafeExtraction(staging, dest, what, { ...DEFAULT_LIMITS, ...stripUndefined(opts) });
   }
 

@@ -19,7 +19,8 @@ import { isDir, pathExists } from '../util/fs.js';
 import { beginOp, endOp, journalPath } from '../recovery/journal.js';
 import { contextFromRecord, recordContext, type BundleInstallOp } from '../recovery/ops.js';
 import { withTreeLock } from '../recovery/recover.js';
-import { copyFileDurable, removeDurable, removeIfEmpty, sweepTemps } from '../util/atomic.js';
+import { removeDurable, removeIfEmpty, sweepTemps } from '../util/atomic.js';
+import { copyVerified } from '../bundle/copy-verified.js';
 import { commitPackage, rollBack } from './commit.js';
 import type { InstallPlan } from './plan.js';
 import { preparePlan, type PlanRequest } from './prepare.js';
@@ -51,8 +52,9 @@ export function refuse(plan: InstallPlan): void {
 async function storeBundle(ctx: RunContext, bundle: OpenBundle): Promise<string> {
   const dest = storedBundlePath(ctx.roots, bundle.index.rootDigest);
   if (await pathExists(dest)) return dest;
-  // Durable before the journal names it: a replay after power loss needs these bytes.
-  await copyFileDurable(bundle.index.file, dest);
+  // The verified bytes, durable before the journal names them (a replay after power loss needs them);
+  // the user's file may have changed since it was verified, which copyVerified refuses.
+  await copyVerified(bundle, dest);
   return dest;
 }
 

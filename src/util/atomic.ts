@@ -18,7 +18,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { copyFile, lstat, mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -291,6 +291,10 @@ export class PartFile {
   ) {
     this.tmp = tempPathFor(final);
     this.fd = openSync(this.tmp, 'wx', 0o644);
+  }
+
+  write(piece: Uint8Array): void {
+    for (let off = 0; off < piece.length; ) off += writeSync(this.fd, piece, off, piece.length - off);
   }
 
   commit(): void {

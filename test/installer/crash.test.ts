@@ -10,7 +10,7 @@ import { buildBundle, K612, snapshot, targetRoot, trust } from './helpers.js';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function leftovers(root: string): string[] {
-  return sh('find', [root, '-path', '*/build/*', '-prune', '-o', '(', '-name', '*.tmp-*', '-o', '-name', '.tmp_*', '-o', '-name', '.kbundle-journal.json', '-o', '-name', '.kbundle-install.lock', '-o', '-name', '.kbundle-staging', ')', '-print']).stdout.trim().split('\n').filter(Boolean);
+  return sh('find', [root, '-path', '*/build/*', '-prune', '-o', '(', '-name', '*.tmp-*', '-o', '-name', '*.kbundle-tmp-*', '-o', '-name', '.tmp_*', '-o', '-name', '.kbundle-journal.json', '-o', '-name', '.kbundle-install.lock', '-o', '-name', '.kbundle-staging', ')', '-print']).stdout.trim().split('\n').filter(Boolean);
 }
 
 describe('crash safety', () => {
