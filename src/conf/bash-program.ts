@@ -19,11 +19,28 @@
  * PATCH_MATCH and BUILD_EXCLUSIVE_* with `=~`, whose POSIX ERE dialect
  * JavaScript's RegExp does not reproduce.
  */
+import { CONF_LIMITS } from './limits.js';
+
 export const SAFE_SOURCE_PROGRAM = `
 shopt -s extglob
 # Whatever a file prints while being re-sourced would reach DKMS's terminal;
 # here it goes to stderr so fd 3 carries nothing but records.
 exec 3>&1 1>&2
+
+# A ceiling on address space (KiB above what this shell maps now; inherited
+# by what the conf runs), so a conf that builds a huge string fails an
+# allocation instead of taking the machine's memory. Set only ever lowers it.
+_kb_ceiling() {
+    local k n _ vm=0 cur
+    while read -r k n _; do
+        [[ $k == VmSize: ]] && vm=$n
+    done 2>/dev/null </proc/$$/status
+    (( vm > 0 )) || return 0
+    cur=$(ulimit -S -v)
+    [[ $cur == unlimited ]] || (( vm + $1 < cur )) || return 0
+    ulimit -S -v $((vm + $1)) 2>/dev/null
+}
+_kb_ceiling ${CONF_LIMITS.memoryKiB}
 
 _kb_whitelist=$1
 _kb_n=$2
@@ -106,11 +123,7 @@ done
 # as ((a{1,255}){1,255}){1,255} asks for gigabytes. With a ceiling (256 MiB
 # above what this shell already maps) regcomp fails instead and bash answers
 # 2 (invalid), which is what a broken regex means to DKMS anyway.
-_kb_vm=0
-while read -r _kb_k _kb_n _; do
-    [[ $_kb_k == VmSize: ]] && _kb_vm=$_kb_n
-done 2>/dev/null </proc/$$/status
-(( _kb_vm > 0 )) && ulimit -S -v $((_kb_vm + 262144)) 2>/dev/null
+_kb_ceiling 262144
 for _kb_spec in $_kb_regex; do
     _kb_v=\${_kb_spec%%:*}
     _kb_sv=\${_kb_spec#*:}

@@ -22,6 +22,10 @@ export const CONF_LIMITS = {
   stderrBytes: 1024 * 1024,
   /** `bash -n`, and the sourcing run, each. */
   timeoutMs: 60_000,
+  /** Nested `${` / `$(` openers. */
+  nesting: 128,
+  /** Address space the sourcing bash (and what it runs) may add to what it maps at start, in KiB. */
+  memoryKiB: 512 * 1024,
 } as const;
 
 const MIB = 1024 * 1024;
@@ -51,6 +55,34 @@ export function checkConfFile(path: string): void {
   if (st.size > CONF_LIMITS.fileBytes) {
     throw new KbundleError(`${path}: ${st.size} bytes; kbundle refuses a dkms.conf over ${size(CONF_LIMITS.fileBytes)}.`, ExitCode.BadConf);
   }
+  const line = tooDeep(readFileSync(path, 'latin1'));
+  if (line) {
+    throw new KbundleError(`${path}:${line}: \${ or $( nested more than ${CONF_LIMITS.nesting} deep; kbundle refuses it.`, ExitCode.BadConf);
+  }
+}
+
+/**
+ * The line where `${`/`$(` nesting first passes the limit, or 0. bash
+ * expands such nesting in quadratic time and memory: 20,000 levels of
+ * `${x:-` (120 kB) took 16 s and 3 GB before bash crashed. Quotes are not
+ * tracked, so this over-counts at worst; real confs nest 3 or 4 deep.
+ */
+function tooDeep(text: string): number {
+  let depth = 0;
+  let line = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) line++;
+    else if (c === 0x5c) {
+      // backslash: the next character is literal
+      if (text.charCodeAt(++i) === 0x0a) line++;
+    }
+    else if (c === 0x24 && (text[i + 1] === '{' || text[i + 1] === '(')) {
+      i++;
+      if (++depth > CONF_LIMITS.nesting) return line;
+    } else if ((c === 0x7d || c === 0x29) && depth > 0) depth--;
+  }
+  return 0;
 }
 
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

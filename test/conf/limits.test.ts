@@ -163,10 +163,27 @@ describe('time', () => {
     expect(ms).toBeLessThan(5000);
   });
 
-  it('reports bash crashing on deep nesting as a conf error', async () => {
+  it('refuses ${ / $( nested deeper than 128 with file:line, before bash spends seconds and gigabytes on it', async () => {
+    const p = writeConf(dir, `${HEAD}X="${'${x:-'.repeat(20_000)}a${'}'.repeat(20_000)}"\n`);
+    const [e, ms] = await timed(loadConf(ctxFor(p, K1)));
+    expect((e as KbundleError).exitCode).toBe(8);
+    expect((e as KbundleError).message).toBe(`${p}:5: \${ or $( nested more than 128 deep; kbundle refuses it.`);
+    expect(ms).toBeLessThan(1000);
+    const ok = writeConf(dir, `${HEAD}MAKE="${'${x:-'.repeat(100)}deep${'}'.repeat(100)}"\n`);
+    expect((await loadConf(ctxFor(ok, K1))).make).toBe('deep');
+  });
+
+  it('caps the memory a conf can take: building a 700 MB string fails instead of succeeding', async () => {
+    const p = writeConf(dir, `${HEAD}BIG=$(head -c 700000000 /dev/zero | tr '\\0' a)\n`);
+    const e = await rejection(loadConf(ctxFor(p, K1), { stderr: 'capture' }));
+    expect(e.exitCode).toBe(8);
+    expect(e.message).toContain(p);
+  });
+
+  it('refuses deep $( nesting before bash -n, which would crash on it', async () => {
     const p = writeConf(dir, `${HEAD}X=${'$('.repeat(20000)}echo${')'.repeat(20000)}\n`);
     const e = await rejection(loadConf(ctxFor(p, K1)));
     expect(e.exitCode).toBe(8);
-    expect(e.message.startsWith(`${p}: `)).toBe(true);
+    expect(e.message).toBe(`${p}:5: \${ or $( nested more than 128 deep; kbundle refuses it.`);
   });
 });
