@@ -34,9 +34,9 @@ export const BundleExit = {
   UntrustedSigner: 43,
   /** bundle install: a module file would replace one that another DKMS module (or another package of the bundle) installed. */
   FileConflict: 44,
-  /** bundle install: another install holds the DKMS tree lock and did not finish within --lock-timeout. */
+  /** Any mutating command: another kbundle command holds the DKMS tree lock past --lock-timeout. */
   Locked: 45,
-  /** An interrupted bundle install could be neither finished nor rolled back (the journal is kept). */
+  /** An interrupted command could be neither finished nor rolled back (the journal is kept). */
   RecoveryFailed: 46,
 } as const;
 export type BundleExitCode = (typeof BundleExit)[keyof typeof BundleExit];
