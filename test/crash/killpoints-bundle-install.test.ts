@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 import { buildBundle, trust } from '../installer/helpers.js';
-import { depmod, failures, helloSourceDir, kb, layout, runKillScenario, type Trees } from './scenario.js';
+import { KILL_TEST_TIMEOUT, depmod, failures, helloSourceDir, kb, layout, runKillScenario, type Trees } from './scenario.js';
 
 const [K61, K612] = twoKernels();
 
@@ -31,6 +31,6 @@ describe('kill points: bundle install', () => {
         recover: (t) => ['bundle', 'recover', '-k', k, '--root', t.root],
       });
       expect(failures(r)).toEqual([]);
-    });
+    }, KILL_TEST_TIMEOUT);
   }
 });

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
-import { coreState, depmod, failures, layout, placeOriginal, runKillScenario, type Trees } from './scenario.js';
+import { KILL_TEST_TIMEOUT, coreState, depmod, failures, layout, placeOriginal, runKillScenario, type Trees } from './scenario.js';
 
 const [K61, K612] = twoKernels();
 
@@ -38,6 +38,6 @@ describe('kill points: install', () => {
         },
       });
       expect(failures(r)).toEqual([]);
-    });
+    }, KILL_TEST_TIMEOUT);
   }
 });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
-import { coreState, depmod, failures, layout, placeOriginal, runKillScenario, type Trees } from './scenario.js';
+import { KILL_TEST_TIMEOUT, coreState, depmod, failures, layout, placeOriginal, runKillScenario, type Trees } from './scenario.js';
 
 const [K61, K612] = twoKernels();
 
@@ -34,6 +34,6 @@ describe('kill points: remove', () => {
         },
       });
       expect(failures(r)).toEqual([]);
-    });
+    }, KILL_TEST_TIMEOUT);
   }
 });
