@@ -5,26 +5,15 @@
  * exactly what the interrupted run would have (same install paths, same
  * originals).
  */
-import type { FrameworkSettings, RunContext } from '../lifecycle/context.js';
-import type { OsRelease } from '../conf/evaluate.js';
+import type { RunContext } from '../lifecycle/context.js';
 import type { Roots } from '../tree/paths.js';
 import type { InstallRecord } from '../tree/records.js';
 
-/** The serialisable part of a RunContext. */
-export interface ContextRecord {
-  roots: Roots;
-  etcDir: string;
-  framework: FrameworkSettings;
-  jobs: number;
-  force: boolean;
-  noCache: boolean;
-  cacheDir: string;
-  kernelSourceDir?: string;
-  noDepmod: boolean;
-  osRelease: OsRelease | null;
-  directives: string[];
-  confOverride?: string;
-}
+/** The serialisable part of a RunContext: everything that shapes a decision, nothing that talks. */
+export type ContextRecord = Pick<
+  RunContext,
+  'roots' | 'etcDir' | 'framework' | 'jobs' | 'force' | 'noCache' | 'cacheDir' | 'kernelSourceDir' | 'noDepmod' | 'osRelease' | 'directives' | 'confOverride'
+>;
 
 export function recordContext(ctx: RunContext): ContextRecord {
   const { roots, etcDir, framework, jobs, force, noCache, cacheDir, kernelSourceDir, noDepmod, osRelease, directives, confOverride } = ctx;

@@ -19,7 +19,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { copyFile, lstat, mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readdir, rename, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -98,67 +98,57 @@ export async function mkdirDurable(dir: string, durable = true): Promise<string 
   return first;
 }
 
-async function renameInto(tmp: string, path: string, durable: boolean): Promise<void> {
-  await rename(tmp, path);
-  if (durable) await fsyncPath(dirname(path));
+/** Fill a temp name beside `path`, then rename it onto `path` (and sync the directory); the temp never outlives a failure. */
+async function viaTemp(path: string, durable: boolean, fill: (tmp: string) => Promise<void>): Promise<void> {
+  await mkdirDurable(dirname(path), durable);
+  const tmp = tempPathFor(path);
+  try {
+    await fill(tmp);
+    await rename(tmp, path);
+    if (durable) await fsyncPath(dirname(path));
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** fsync (and chmod, since open() applies the umask and the mode is part of what we promise) an open temp file. */
+async function finish(tmp: string, opts: WriteOptions, fh?: FileHandle): Promise<void> {
+  const durable = opts.durable !== false;
+  if (opts.mode === undefined && !durable) return;
+  const h = fh ?? (await open(tmp, 'r+'));
+  try {
+    if (opts.mode !== undefined) await h.chmod(opts.mode);
+    if (durable) await h.sync();
+  } finally {
+    if (!fh) await h.close();
+  }
 }
 
 /** Write `data` to `path` through a temp name: readers and crashes see the old file or the whole new one. */
-export async function writeFileDurable(path: string, data: string | Uint8Array, opts: WriteOptions = {}): Promise<void> {
-  const durable = opts.durable !== false;
-  await mkdirDurable(dirname(path), durable);
-  const tmp = tempPathFor(path);
-  try {
+export function writeFileDurable(path: string, data: string | Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  return viaTemp(path, opts.durable !== false, async (tmp) => {
     const fh = await open(tmp, 'wx', opts.mode ?? 0o644);
     try {
       await fh.writeFile(data);
-      // open() applies the umask; the mode is part of what we promise to write.
-      if (opts.mode !== undefined) await fh.chmod(opts.mode);
-      if (durable) await fh.sync();
+      await finish(tmp, opts, fh);
     } finally {
       await fh.close();
     }
-    await renameInto(tmp, path, durable);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+  });
 }
 
 /** Copy `src` to `dest` through a temp name (same promises as writeFileDurable). */
-export async function copyFileDurable(src: string, dest: string, opts: WriteOptions = {}): Promise<void> {
-  const durable = opts.durable !== false;
-  await mkdirDurable(dirname(dest), durable);
-  const tmp = tempPathFor(dest);
-  try {
+export function copyFileDurable(src: string, dest: string, opts: WriteOptions = {}): Promise<void> {
+  return viaTemp(dest, opts.durable !== false, async (tmp) => {
     await copyFile(src, tmp);
-    if (opts.mode !== undefined || durable) {
-      const fh = await open(tmp, 'r+');
-      try {
-        if (opts.mode !== undefined) await fh.chmod(opts.mode);
-        if (durable) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-    }
-    await renameInto(tmp, dest, durable);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+    await finish(tmp, opts);
+  });
 }
 
 /** Create or replace the symlink `path` -> `target` atomically. */
-export async function symlinkDurable(target: string, path: string, durable = true): Promise<void> {
-  await mkdirDurable(dirname(path), durable);
-  const tmp = tempPathFor(path);
-  try {
-    await symlink(target, tmp);
-    await renameInto(tmp, path, durable);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
+export function symlinkDurable(target: string, path: string, durable = true): Promise<void> {
+  return viaTemp(path, durable, (tmp) => symlink(target, tmp));
 }
 
 /**
