@@ -112,7 +112,8 @@ function keyProblems(doc: Document): Problem[] {
       const seen = new Set<unknown>();
       for (const pair of map.items) {
         const key = pair.key;
-        if (!isScalar(key)) {
+        // A tagged scalar (!!binary, a 1.1 timestamp) holds an object, which toJS would stringify.
+        if (!isScalar(key) || (typeof key.value === 'object' && key.value !== null)) {
           // toJS would stringify it (and print a process warning); no manifest key is a collection.
           out.push({ offset: isNode(key) ? (key.range?.[0] ?? 0) : (map.range?.[0] ?? 0), message: 'a mapping key must be a plain string' });
           continue;
