@@ -105,6 +105,21 @@ export function registerBundle(program: Command, run: Runner): Command {
     );
 
   bundle
+    .command('check')
+    .description('validate a kbundle.yaml and show what `bundle build` would build (kernels resolved against installed headers); builds nothing')
+    .argument('[manifest]', 'the manifest', 'kbundle.yaml')
+    .option('--json', 'print the plan as JSON')
+    .addHelpText('after', '\nExit codes: 0 OK; 34 bad manifest (file:line:col); 36 a kernel pattern matches no installed headers;\n39 a key file is missing; 77 dkms.conf excludes a target (BUILD_EXCLUSIVE_*); 4/8 a source\'s dkms.conf is bad.')
+    .action(
+      r(async (p, o) => {
+        const { checkManifest, checkExitCode, checkToText } = await import('../../manifest/check.js');
+        const res = await checkManifest(resolve(p[0] ?? 'kbundle.yaml'));
+        process.stdout.write(o.json ? `${JSON.stringify(res, null, 2)}\n` : checkToText(res));
+        return checkExitCode(res);
+      }),
+    );
+
+  bundle
     .command('verify')
     .description('check the signature (against --key/--keyring), every digest and size, and the layout; exit code per failure kind')
     .argument('<file>')
