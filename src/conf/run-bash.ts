@@ -53,7 +53,8 @@ export async function runSafeSource(req: SourceRequest): Promise<SourceResult> {
   // hold the pipes; destroying our ends lets 'close' fire anyway.
   const stop = (why: 'output' | 'timeout') => {
     stopped ??= why;
-    killTree(child.pid);
+    // Once Node has reaped bash its pid may be reused; its orphans are init's by then anyway.
+    if (child.exitCode === null && child.signalCode === null) killTree(child.pid);
     child.stdout?.destroy();
     child.stderr?.destroy();
   };
