@@ -41,6 +41,7 @@ describe('kill-point harness', () => {
     expect(normaliseSite('rename("/tmp/k-1/root/a/.x.tmp-4242-0a1b2c3d", "/tmp/k-1/root/a/x") = ?', '/tmp/k-1/root')).toBe('rename("<root>/a/.x.tmp-*", "<root>/a/x") = ?');
     expect(normaliseSite('renameat(3, "modules.dep.5994.377330.1796103548", 3, "modules.dep") = ?', '/r/root')).toBe('renameat(3, "modules.dep.<n>.<n>.<n>", 3, "modules.dep") = ?');
     expect(normaliseSite('unlinkat(AT_FDCWD, "/tmp/k-1/tmp/tmp.ZOnsyGvMmP", 0) = ?', '/tmp/k-1/root')).toBe('unlinkat(AT_FDCWD, "<base>/tmp/tmp.*", 0) = ?');
+    expect(normaliseSite('rename("/r/root/d/.src-0.partial-zfeyxi", "/r/root/d/src-0") = ?', '/r/root')).toBe('rename("<root>/d/.src-0.partial-*", "<root>/d/src-0") = ?');
     expect(normaliseSite('rename("/r/root/d/.kbundle-staging/501-9755e044/.src-0.partial-3HDMo7", "/r/root/d/x.kbundle-tmp-77-0a1b") = ?', '/r/root')).toBe(
       'rename("<root>/d/.kbundle-staging/<id>/.src-0.partial-*", "<root>/d/x.kbundle-tmp-*") = ?',
     );

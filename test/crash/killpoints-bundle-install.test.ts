@@ -1,6 +1,6 @@
 // kill -9 at every mutating syscall of `kbundle bundle install` into a fresh
 // root, and of an upgrade from a hello 1.0 bundle to a 1.1 bundle.
-import { describe, expect, test } from 'vitest';
+import { describe, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 import { buildBundle, trust } from '../installer/helpers.js';
 import { KILL_TEST_TIMEOUT, depmod, failures, helloSourceDir, kb, layout, runKillScenario, type Trees } from './scenario.js';
@@ -13,10 +13,10 @@ describe('kill points: bundle install', () => {
     [K612, false],
     [K612, true],
   ] as const) {
-    test(`bundle install hello ${upgrade ? '1.1 over 1.0' : '1.0'} on ${k}`, () => {
+    test.concurrent(`bundle install hello ${upgrade ? '1.1 over 1.0' : '1.0'} on ${k}`, async ({ expect }) => {
       const b10 = buildBundle([K61, K612]);
       const b11 = upgrade ? buildBundle([K61, K612], { source: helloSourceDir('1.1'), epoch: 1700000500, name: 'hello-1.1' }) : '';
-      const r = runKillScenario({
+      const r = await runKillScenario({
         label: `bundle-install ${k}${upgrade ? ' upgrade' : ''}`,
         prepare(t: Trees) {
           layout(t, k, { intree: true });

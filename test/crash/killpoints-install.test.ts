@@ -3,7 +3,7 @@
 // tree must be exactly the clean before or after, never in between.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 import { KILL_TEST_TIMEOUT, coreState, depmod, failures, layout, placeOriginal, runKillScenario, type Trees } from './scenario.js';
 
@@ -15,10 +15,10 @@ describe('kill points: install', () => {
     [K612, false],
     [K612, true],
   ] as const) {
-    test(`install hello/1.0 on ${k}${original ? ', replacing an in-tree hello' : ''}`, () => {
+    test.concurrent(`install hello/1.0 on ${k}${original ? ', replacing an in-tree hello' : ''}`, async ({ expect }) => {
       let placed = '';
       let placedBytes = Buffer.alloc(0);
-      const r = runKillScenario({
+      const r = await runKillScenario({
         label: `install ${k}${original ? ' original' : ''}`,
         prepare(t: Trees) {
           layout(t, k);

@@ -1,6 +1,6 @@
 // kill -9 at every mutating syscall of `kbundle remove --all` (from installed).
 import { readFileSync } from 'node:fs';
-import { describe, expect, test } from 'vitest';
+import { describe, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 import { KILL_TEST_TIMEOUT, coreState, depmod, failures, layout, placeOriginal, runKillScenario, type Trees } from './scenario.js';
 
@@ -12,10 +12,10 @@ describe('kill points: remove', () => {
     [K612, false],
     [K612, true],
   ] as const) {
-    test(`remove hello/1.0 --all on ${k}${original ? ', restoring an in-tree hello' : ''}`, () => {
+    test.concurrent(`remove hello/1.0 --all on ${k}${original ? ', restoring an in-tree hello' : ''}`, async ({ expect }) => {
       let placed = '';
       let placedBytes = Buffer.alloc(0);
-      const r = runKillScenario({
+      const r = await runKillScenario({
         label: `remove ${k}${original ? ' original' : ''}`,
         prepare(t: Trees) {
           layout(t, k);

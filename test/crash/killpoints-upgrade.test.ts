@@ -3,7 +3,7 @@
 // installed in one command, so "before" is 1.0 installed and "after" 1.1.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 import { KILL_TEST_TIMEOUT, coreState, depmod, failures, layout, placeOriginal, runKillScenario, type Trees } from './scenario.js';
 
@@ -15,10 +15,10 @@ describe('kill points: upgrade', () => {
     [K612, false],
     [K612, true],
   ] as const) {
-    test(`install hello/1.1 over hello/1.0 on ${k}${original ? ', with an in-tree hello archived' : ''}`, () => {
+    test.concurrent(`install hello/1.1 over hello/1.0 on ${k}${original ? ', with an in-tree hello archived' : ''}`, async ({ expect }) => {
       let placed = '';
       let placedBytes = Buffer.alloc(0);
-      const r = runKillScenario({
+      const r = await runKillScenario({
         label: `upgrade ${k}${original ? ' original' : ''}`,
         prepare(t: Trees) {
           layout(t, k);

@@ -3,6 +3,10 @@
 // restore the before tree at the same path, kill the command there, recover,
 // and compare byte for byte.
 //
+// The scenarios of a file are test.concurrent and everything here is async:
+// on a 2-core machine vitest runs one file at a time (maxWorkers = cores - 1)
+// and one scenario, a chain of single processes, keeps about one core busy.
+//
 // Every run happens at the same absolute path (<base>/root): kbundle records
 // absolute paths (install records, .origin files, the journal, symlinks to
 // the source tree), so a tree copied elsewhere would differ from the clean
@@ -11,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runKilled, fullSweep, killBudget, planSubset, MUTATING_SYSCALLS, type TracedRun } from '../helpers/killpoints.js';
+import { fullSweep, killBudget, MUTATING_SYSCALLS, planSubset, run, runKilledAsync, type TracedRun } from '../helpers/killpoints.js';
 import { BIN, REPO, seedKernelModule, sh, type RunResult, type Scratch } from '../helpers/scratch.js';
 import { diffSnapshots, sameSnapshot, snapshotTree, type TreeSnapshot } from '../helpers/tree-snapshot.js';
 import { intreeModule } from '../installer/helpers.js';
@@ -37,16 +41,15 @@ export function treesAt(root: string): Trees {
 /** Core builds in the preparation share one cache outside the scratch root (it is not what is under test). */
 const PREP_CACHE = join(process.env.KBUNDLE_TEST_CACHE || '/tmp/kbundle-test-cache', 'kill-prep-cache');
 
-let currentTmp: string | undefined;
-
-/** The CLI without strace. TMPDIR points into the test's own dir so temp files of killed runs stay ours. */
+/** The CLI without strace (preparation). */
 export function kb(args: string[], env: NodeJS.ProcessEnv = {}): RunResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...(currentTmp ? { TMPDIR: currentTmp } : {}), ...env },
-    maxBuffer: 64 << 20,
-  });
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 << 20 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function kbAsync(args: string[], env: NodeJS.ProcessEnv): Promise<RunResult> {
+  const r = await run(process.execPath, [BIN, ...args], { ...process.env, ...env });
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 function ok(r: RunResult, what: string): RunResult {
@@ -170,25 +173,26 @@ function firstLines(s: string, n = 3): string {
  * Runs the whole sweep for one scenario and returns what it saw; the caller
  * asserts (so the figure line is printed even when points fail).
  */
-export function runKillScenario(sc: KillScenario): ScenarioReport {
+export async function runKillScenario(sc: KillScenario): Promise<ScenarioReport> {
   const t0 = Date.now();
   const base = mkdtempSync(join(tmpdir(), 'kbundle-kill-'));
   const t = treesAt(join(base, 'root'));
   const golden = join(base, 'golden');
+  // TMPDIR of every run points into the test's own dir, so temp files of killed runs stay ours.
   const tmp = join(base, 'tmp');
   const logDir = join(base, 'logs');
-  currentTmp = tmp;
   mkdirSync(tmp, { recursive: true });
   sc.prepare(t);
+  const kb = (args: string[]) => kbAsync(args, { TMPDIR: tmp });
   // cp -a: modes, symlinks as they are, timestamps (make's view of the tree).
-  const copy = (from: string, to: string) => {
-    const r = sh('cp', ['-a', from, to]);
+  const copy = async (from: string, to: string) => {
+    const r = await run('cp', ['-a', from, to]);
     if (r.code !== 0) throw new Error(`cp -a: ${r.stderr}`);
   };
-  copy(t.root, golden);
-  const restore = () => {
+  await copy(t.root, golden);
+  const restore = async () => {
     rmSync(t.root, { recursive: true, force: true });
-    copy(golden, t.root);
+    await copy(golden, t.root);
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
   };
@@ -199,20 +203,20 @@ export function runKillScenario(sc: KillScenario): ScenarioReport {
   // would need normalising (none does today: no timestamps are written by
   // these commands — make.log is only written by builds, which happen in the
   // preparation).
-  restore();
+  await restore();
   const before = snapshotTree(t.root);
   const c0 = Date.now();
-  const clean = kb(cmd);
+  const clean = await kb(cmd);
   const cleanMs = Date.now() - c0;
   if (clean.code !== 0) throw new Error(`clean run of ${cmd.join(' ')} failed (${clean.code}): ${clean.stderr}`);
   const after = snapshotTree(t.root);
   sc.checkAfter?.(t);
-  const cleanStatus = kb(sc.status(t));
+  const cleanStatus = await kb(sc.status(t));
   for (const [what, args] of [
     ['status', sc.status(t)],
     ['bundle recover', sc.recover(t)],
   ] as const) {
-    const r = kb(args);
+    const r = await kb(args);
     if (r.code !== 0) harness.push(`${what} on the clean "after" tree exits ${r.code}: ${firstLines(r.stderr)}`);
     const d = diffSnapshots(after, snapshotTree(t.root));
     if (d.length) harness.push(`${what} on the clean "after" tree changes it:\n      ${d.slice(0, 8).join('\n      ')}`);
@@ -220,19 +224,19 @@ export function runKillScenario(sc: KillScenario): ScenarioReport {
   // The command once more on its own result: it must leave it alone, and its
   // exit code is what a re-run after a recovery that already finished the job
   // may give (remove: DKMS's 3, "not located in the DKMS tree"; the others 0).
-  const doneAgain = kb(cmd);
+  const doneAgain = await kb(cmd);
   const doneExit = doneAgain.code;
   const dd = diffSnapshots(after, snapshotTree(t.root));
   if (dd.length) harness.push(`the command run again on the clean "after" tree changes it:\n      ${dd.slice(0, 8).join('\n      ')}`);
   const rerunExit = (tree: TreeSnapshot) => (sameSnapshot(tree, after) ? doneExit : 0);
-  restore();
-  ok(kb(cmd), 'second clean run');
+  await restore();
+  ok(await kb(cmd), 'second clean run');
   const again = diffSnapshots(after, snapshotTree(t.root));
   if (again.length) throw new Error(`two clean runs differ (needs normalising in tree-snapshot):\n${again.join('\n')}`);
 
   // A clean traced run: strace must not change the outcome, and its counts bound N.
-  restore();
-  const profile = runKilled(cmd, null, { logDir, root: t.root, env: { TMPDIR: tmp } });
+  await restore();
+  const profile = await runKilledAsync(cmd, null, { logDir, root: t.root, env: { TMPDIR: tmp } });
   if (profile.code !== 0) harness.push(`traced clean run exits ${profile.code}: ${firstLines(profile.stderr)}`);
   const pd = diffSnapshots(after, snapshotTree(t.root));
   if (pd.length) harness.push(`traced clean run differs from the clean run:\n      ${pd.slice(0, 8).join('\n      ')}`);
@@ -241,9 +245,9 @@ export function runKillScenario(sc: KillScenario): ScenarioReport {
   let killedIndex = 0;
   let killMs = 0;
   let killRuns = 0;
-  const tryPoint = (syscall: string, n: number): PointResult => {
-    restore();
-    const kr = runKilled(cmd, { syscall, n }, { logDir, root: t.root, env: { TMPDIR: tmp } });
+  const tryPoint = async (syscall: string, n: number): Promise<PointResult> => {
+    await restore();
+    const kr = await runKilledAsync(cmd, { syscall, n }, { logDir, root: t.root, env: { TMPDIR: tmp } });
     killMs += kr.ms;
     killRuns++;
     const exit = kr.signal ? kr.signal : String(kr.code);
@@ -258,7 +262,7 @@ export function runKillScenario(sc: KillScenario): ScenarioReport {
     const recovery = RECOVERIES[killedIndex++ % RECOVERIES.length]!;
     p.recovery = recovery;
     const killedTree = snapshotTree(t.root);
-    const rr = kb(recovery === 'status' ? sc.status(t) : recovery === 'recover' ? sc.recover(t) : cmd);
+    const rr = await kb(recovery === 'status' ? sc.status(t) : recovery === 'recover' ? sc.recover(t) : cmd);
     const okExit = recovery === 'rerun' ? rerunExit(killedTree) : 0;
     if (rr.code !== okExit) p.problems.push(`(a) ${recovery} exits ${rr.code}: ${firstLines(rr.stderr)}`);
     const snapA = snapshotTree(t.root);
@@ -271,11 +275,11 @@ export function runKillScenario(sc: KillScenario): ScenarioReport {
       const [name, d] = db.length < da.length ? ['before', db] : ['after', da];
       p.problems.push(`(a) after ${recovery} the tree is neither "before" nor "after"; vs "${name}":\n      ${d.slice(0, 12).join('\n      ')}${d.length > 12 ? `\n      … ${d.length - 12} more` : ''}`);
     }
-    const rb = kb(cmd);
+    const rb = await kb(cmd);
     if (rb.code !== rerunExit(snapA)) p.problems.push(`(b) re-running exits ${rb.code}: ${firstLines(rb.stderr)}`);
     const db = diffSnapshots(after, snapshotTree(t.root));
     if (db.length) p.problems.push(`(b) after re-running, vs "after":\n      ${db.slice(0, 12).join('\n      ')}${db.length > 12 ? `\n      … ${db.length - 12} more` : ''}`);
-    const st = kb(sc.status(t));
+    const st = await kb(sc.status(t));
     if (st.stdout !== cleanStatus.stdout) p.problems.push(`(c) status prints ${JSON.stringify(st.stdout)}, clean run ${JSON.stringify(cleanStatus.stdout)}`);
     return p;
   };
@@ -285,28 +289,28 @@ export function runKillScenario(sc: KillScenario): ScenarioReport {
     // As many N as it takes: up to and including the first run nothing reaches.
     for (const s of MUTATING_SYSCALLS) {
       for (let n = 1; ; n++) {
-        const p = tryPoint(s, n);
+        const p = await tryPoint(s, n);
         points.push(p);
         if (p.killed === 'none') break;
       }
     }
   } else {
-    for (const { syscall, n } of planSubset(profile.log.maxCount, killBudget())) points.push(tryPoint(syscall, n));
+    for (const { syscall, n } of planSubset(profile.log.maxCount, killBudget())) points.push(await tryPoint(syscall, n));
   }
 
   // Determinism: the same N again must kill at the same call (first, middle, last killed point).
   const killedPoints = points.filter((p) => p.killed !== 'none');
   const picks = [...new Set([0, Math.floor(killedPoints.length / 2), killedPoints.length - 1])].filter((i) => i >= 0 && i < killedPoints.length);
-  const determinism = picks.map((i) => {
+  const determinism: ScenarioReport['determinism'] = [];
+  for (const i of picks) {
     const p = killedPoints[i]!;
-    restore();
-    const again = runKilled(cmd, { syscall: p.syscall, n: p.n }, { logDir, root: t.root, env: { TMPDIR: tmp } });
-    return { point: `${p.syscall}#${p.n}`, first: p.site, second: again.site };
-  });
+    await restore();
+    const again = await runKilledAsync(cmd, { syscall: p.syscall, n: p.n }, { logDir, root: t.root, env: { TMPDIR: tmp } });
+    determinism.push({ point: `${p.syscall}#${p.n}`, first: p.site, second: again.site });
+  }
   for (const d of determinism) if (d.first !== d.second) harness.push(`not deterministic at ${d.point}: "${d.first}" then "${d.second}"`);
 
   rmSync(base, { recursive: true, force: true });
-  currentTmp = undefined;
   const byKbundle = points.filter((p) => p.killed === 'kbundle').length;
   const byChild = points.filter((p) => p.killed === 'child').length;
   const consistent = killedPoints.filter((p) => p.problems.length === 0).length;

@@ -10,7 +10,7 @@
 // it: a temp file that nobody can see yet. Killing at every write would
 // multiply the runs without reaching a new state. What a kill cannot show
 // (power loss: data not yet on disk) is the job of write-order.test.ts.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { BIN } from './scratch.js';
@@ -193,8 +193,8 @@ export function normaliseSite(text: string, root: string): string {
     .replace(/(tmp|stale)-[0-9]+-[0-9a-f]+/g, '$1-*')
     .replace(/\.(tmp|stale)-[0-9a-f]+/g, '.$1-*')
     .replace(/\b[0-9]+-[0-9a-f]{8}\b/g, '<id>')
-    // mkdtemp(3) suffixes: six letters and digits after a dash.
-    .replace(/-(?=[A-Za-z0-9]*[A-Z0-9])(?=[A-Za-z0-9]*[a-zA-Z])[A-Za-z0-9]{6}\b/g, '-*')
+    // mkdtemp(3) suffixes: six letters and digits ending a path component after a dash.
+    .replace(/-[A-Za-z0-9]{6}(?=["/])/g, '-*')
     .replace(/[0-9a-f]{16,}/g, '<hex>')
     .replace(/\b\d{4,}\b/g, '<n>')
     .replace(/\b0x[0-9a-f]+\b/g, '<addr>')
@@ -212,34 +212,69 @@ export interface TraceOptions {
 
 let seq = 0;
 
+interface Prepared {
+  log: string;
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+}
+
 /**
- * Runs `node bin/kbundle ...args` under strace, with SIGKILL injected at the
- * N-th call of one syscall (inject = null: traced, nothing injected).
- *
  * UV_THREADPOOL_SIZE=1: Node runs its async fs calls on libuv's pool (4
  * threads by default). strace counts per thread, so with several pool
  * threads "the 3rd rename" of a thread depends on which idle thread picked
  * each request, and the killed call changes from run to run. One pool thread
  * makes the per-thread order the program order.
  */
-export function runKilled(args: string[], inject: { syscall: string; n: number } | null, o: TraceOptions): TracedRun {
+function prepare(args: string[], inject: { syscall: string; n: number } | null, o: TraceOptions): Prepared {
   mkdirSync(o.logDir, { recursive: true });
   const log = join(o.logDir, `strace-${process.pid}-${++seq}.log`);
   const straceArgs = ['-f', '-qq', '-e', 'signal=none', '-o', log, '-e', `trace=${[...MUTATING_SYSCALLS, ...PROCESS_SYSCALLS].join(',')}`];
   if (inject) straceArgs.push('-e', `inject=${inject.syscall}:signal=KILL:when=${inject.n}`);
-  const t0 = Date.now();
-  const r = spawnSync('strace', [...straceArgs, process.execPath, BIN, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, ...o.env, UV_THREADPOOL_SIZE: '1' },
-    maxBuffer: 64 << 20,
-  });
-  const ms = Date.now() - t0;
-  if (r.error) throw r.error;
-  const parsed = parseTraceLog(readFileSync(log, 'utf8'), inject);
-  if (!o.keepLog) rmSync(log, { force: true });
+  return { log, argv: [...straceArgs, process.execPath, BIN, ...args], env: { ...process.env, ...o.env, UV_THREADPOOL_SIZE: '1' } };
+}
+
+function finish(
+  p: Prepared,
+  inject: { syscall: string; n: number } | null,
+  o: TraceOptions,
+  r: { code: number | null; signal: string | null; stdout: string; stderr: string },
+  ms: number,
+): TracedRun {
+  const parsed = parseTraceLog(readFileSync(p.log, 'utf8'), inject);
+  if (!o.keepLog) rmSync(p.log, { force: true });
   const killed = parsed.injections.some((i) => i.who === 'kbundle') ? 'kbundle' : parsed.injections.length ? 'child' : 'none';
   const site = parsed.injections.map((i) => `${i.exe}#${i.nth} ${normaliseSite(i.text, o.root)}`).join(' | ');
-  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, log: parsed, killed, site, ms };
+  return { ...r, log: parsed, killed, site, ms };
+}
+
+/** Runs `node bin/kbundle ...args` under strace, with SIGKILL injected at the N-th call of one syscall (inject = null: traced, nothing injected). */
+export function runKilled(args: string[], inject: { syscall: string; n: number } | null, o: TraceOptions): TracedRun {
+  const p = prepare(args, inject, o);
+  const t0 = Date.now();
+  const r = spawnSync('strace', p.argv, { encoding: 'utf8', env: p.env, maxBuffer: 64 << 20 });
+  if (r.error) throw r.error;
+  return finish(p, inject, o, { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr }, Date.now() - t0);
+}
+
+/** The same without blocking, so the scenarios of one test file can share the machine's cores. */
+export async function runKilledAsync(args: string[], inject: { syscall: string; n: number } | null, o: TraceOptions): Promise<TracedRun> {
+  const p = prepare(args, inject, o);
+  const t0 = Date.now();
+  const r = await run('strace', p.argv, p.env);
+  return finish(p, inject, o, r, Date.now() - t0);
+}
+
+/** spawn as a promise: exit code or signal, and the output. */
+export function run(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    c.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    c.on('error', reject);
+    c.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
 }
 
 /** KBUNDLE_KILL_FULL=1: every N of every syscall. */
