@@ -1,6 +1,7 @@
 /** The kbundle command line: DKMS's actions plus kbundle's own. */
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
 import { normalizeArgv } from './argv.js';
@@ -17,6 +18,21 @@ import { printError } from './report.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
+/** The dkms release whose behaviour kbundle reproduces (Debian 12's dkms 3.0.10-8+deb12u1). */
+export const DKMS_COMPATIBLE = '3.0.10';
+
+/**
+ * `dkms --version` prints one line, `dkms-3.0.10` (/usr/sbin/dkms, the
+ * --version|-V case). kbundle mirrors that `<name>-<version>` form. Installed
+ * under the name `dkms`, its first line is exactly dkms's, because scripts
+ * parse it (e.g. `sed -n 's/^dkms-\(.*\)$/\1/p'`) to decide whether dkms is
+ * new enough.
+ */
+export function versionText(invokedAs: string | undefined): string {
+  const own = `kbundle-${pkg.version} (compatible with dkms-${DKMS_COMPATIBLE})`;
+  return invokedAs && basename(invokedAs) === 'dkms' ? `dkms-${DKMS_COMPATIBLE}\n${own}` : own;
+}
+
 /** Nested command groups: their sub-command moves to the front along with them. */
 const NESTED = new Set(['bundle']);
 
@@ -24,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Command('kbundle')
     .description('DKMS-compatible kernel module builder with reproducible, signed offline bundles')
-    .version(pkg.version, '-V, --version')
+    .version(versionText(argv[1]), '-V, --version')
     .showHelpAfterError()
     .exitOverride();
   const run =
@@ -33,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
       const cmd = args[args.length - 1] as Command;
       exitCode = await fn(cmd.args, cmd.opts() as CommonOptions);
     };
+  program
+    .command('version')
+    .description('print the kbundle version and the dkms version it is compatible with')
+    .action(() => void process.stdout.write(`${versionText(argv[1])}\n`));
   registerLifecycle(program, run);
   registerStatus(program, run);
   registerAutoinstall(program, run);

@@ -5,10 +5,11 @@
  * CONFIG_MODULE_SIG_KEY style).
  */
 import { createPrivateKey, createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
+import { writeFileDurable } from '../util/atomic.js';
 import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
 import { OID_COMMON_NAME } from './algorithms.js';
@@ -173,21 +174,48 @@ export interface GenerateMokOptions {
   subject?: string;
 }
 
+/** What `openssl req -keyout` gives a private key (OpenSSL 3 opens it 0600); the certificate is public. */
+export const MOK_KEY_MODE = 0o600;
+export const MOK_CERT_MODE = 0o644;
+
+const PEM_KEY_END = /-----END [A-Z0-9 ]*PRIVATE KEY-----\r?\n/;
+
 /**
- * Creates a MOK key pair exactly as DKMS's prepare_mok() does: RSA-2048, a
- * self-signed certificate valid 36500 days, PEM key, DER certificate. Both
- * files are (re)written, as DKMS regenerates both when either is missing.
- * Uses the openssl CLI so the result is what DKMS users get.
+ * Creates a MOK key pair with DKMS's own command (/usr/sbin/dkms 3.0.10,
+ * prepare_signing: `openssl req -new -x509 -nodes -days 36500 -subj
+ * "/CN=DKMS module signing key" -newkey rsa:2048 -keyout KEY -outform DER
+ * -out CERT`): RSA-2048, self-signed, 36500 days, PEM key, DER certificate.
+ * Both files are (re)written, as DKMS regenerates both when either is
+ * missing.
+ *
+ * openssl writes both to its stdout (the key first: req writes and closes
+ * the key output before it makes the certificate), so the private key never
+ * lands on disk except through writeFileDurable with its final mode.
+ * Publication order: a name that already exists is replaced before a missing
+ * one is created, so a crash between the two renames leaves a name missing
+ * and the next run regenerates both, instead of leaving a mismatched pair.
  */
 export async function generateMok(keyPath: string, certPath: string, opts: GenerateMokOptions = {}): Promise<CertificateInfo> {
-  await mkdir(dirname(keyPath), { recursive: true });
-  await mkdir(dirname(certPath), { recursive: true });
   const args = ['req', '-new', '-x509', '-nodes', '-days', '36500', '-subj', opts.subject ?? '/CN=DKMS module signing key', '-newkey', 'rsa:2048'];
   if (opts.codeSigningEku) args.push('-addext', 'extendedKeyUsage=codeSigning');
-  args.push('-keyout', keyPath, '-outform', 'DER', '-out', certPath);
-  const r = await (await loadExeca())('openssl', args, { reject: false, stdin: 'ignore' });
+  args.push('-keyout', '-', '-outform', 'DER', '-out', '-');
+  const r = await (await loadExeca())('openssl', args, { reject: false, stdin: 'ignore', encoding: 'buffer', stripFinalNewline: false });
   if (r.exitCode !== 0) {
-    throw new KbundleError(`openssl could not generate the signing key ${keyPath}: ${r.stderr.trim().split('\n').pop() ?? ''}`);
+    const why = Buffer.from(r.stderr ?? []).toString('utf8').trim().split('\n').pop() ?? '';
+    throw new KbundleError(`openssl could not generate the signing key ${keyPath}: ${why || (r.failed ? (r.shortMessage ?? 'failed') : `exit ${r.exitCode}`)}`);
   }
-  return certificateInfo(await readFile(certPath));
+  const out = Buffer.from(r.stdout);
+  const end = PEM_KEY_END.exec(out.toString('latin1'));
+  if (!end) throw new KbundleError(`openssl req printed no private key for ${keyPath}`);
+  const keyPem = out.subarray(0, end.index + end[0].length);
+  const certDer = out.subarray(end.index + end[0].length);
+  parseCertificate(certDer, `the certificate openssl made for ${certPath}`);
+  assertKeyMatchesCertificate(privateKeyFrom(keyPem, keyPath), certDer);
+  const writes = [
+    { path: keyPath, data: keyPem, mode: MOK_KEY_MODE },
+    { path: certPath, data: certDer, mode: MOK_CERT_MODE },
+  ];
+  if (!existsSync(keyPath) && existsSync(certPath)) writes.reverse();
+  for (const w of writes) await writeFileDurable(w.path, w.data, { mode: w.mode });
+  return certificateInfo(certDer);
 }
