@@ -10,7 +10,7 @@ import { copyFile, mkdir, realpath, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { beginOp, endOp } from '../recovery/journal.js';
 import { opBase } from '../recovery/ops.js';
-import { commitStagedDir, removeDurable, removeIfEmpty, tempPathFor } from '../util/atomic.js';
+import { commitStagedDir, copyFileDurable, removeDurable, removeIfEmpty, sweepTemps, tempPathFor } from '../util/atomic.js';
 import { digestTree } from '../cache/source-digest.js';
 import { cacheKey, headerIdentity } from '../cache/key.js';
 import { BuildCache } from '../cache/store.js';
@@ -123,11 +123,71 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
   const staging = tempPathFor(kad);
   const op = await beginOp(ctx.roots.dkmsTree, { ...opBase(ctx, m), kind: 'build', kernel: t.kernel, arch: t.arch, staging, buildDir: kbuild });
   try {
-    return await buildStaged(ctx, m, t, { id, kad, staging, kbuild, dkmsBuild, source, ksrc, env, conf, cache, key, packKey, packedHit, hit, jobsPerMake, packaging });
+    const result = await buildStaged(ctx, m, t, { id, kad, staging, kbuild, dkmsBuild, source, ksrc, env, conf, cache, key, packKey, packedHit, hit, jobsPerMake, packaging });
+    // Tidying build/ must not turn a finished build into a failed one.
+    await sharedBuildLog(ctx, m, dkmsBuild, null).catch((err: Error) => ctx.warn(`could not tidy ${dkmsBuild}: ${err.message}`));
+    return result;
+  } catch (e) {
+    // Without a cache hit kbuild was emptied before this run's make.log was started in it.
+    const log = join(kbuild, 'make.log');
+    if (hit || !existsSync(log)) throw e;
+    // The build's own error is what the user needs; a failed copy only costs a detail line.
+    const extra = await sharedBuildLog(ctx, m, dkmsBuild, { target: t, log }).catch(
+      (err: Error) => `Could not copy this log to ${join(dkmsBuild, 'make.log')}: ${err.message}`,
+    );
+    if (!(e instanceof KbundleError)) throw e;
+    throw new KbundleError(e.message, e.exitCode, [...e.details, extra]);
   } finally {
     await removeIfEmpty(dirname(kad));
     await endOp(ctx.roots.dkmsTree, op.id);
   }
+}
+
+/**
+ * dkms keeps a failed build's log at <m>/<v>/build/make.log (/usr/sbin/dkms
+ * 3.0.10 actual_build: build_log="$build_dir/make.log", "Consult $build_log
+ * for more information."); Debian's dkms-autopkgtest prints that file and
+ * Ubuntu's apport hook attaches it. kbundle builds each kernel in its own
+ * dir, so a failure copies its log there too. dkms stops at its first failed
+ * kernel, so build/make.log is the first failure of this run; later ones
+ * leave it and say where it is. A build that succeeds before any failure of
+ * the run removes a stale log (dkms removes build/ after a success), and an
+ * emptied build/ goes with it.
+ */
+interface SharedBuildLog {
+  first: Target | null;
+  /** Copies, removals and the emptiness check of one build/ dir happen one at a time. */
+  queue: Promise<unknown>;
+}
+
+/** Keyed by the run (concurrent kernels of one command share a RunContext) and the module version's build/ dir. */
+const sharedLogs = new WeakMap<RunContext, Map<string, SharedBuildLog>>();
+
+async function sharedBuildLog(ctx: RunContext, m: ModuleRef, dkmsBuild: string, failed: { target: Target; log: string } | null): Promise<string> {
+  let perRun = sharedLogs.get(ctx);
+  if (!perRun) sharedLogs.set(ctx, (perRun = new Map()));
+  let state = perRun.get(dkmsBuild);
+  if (!state) perRun.set(dkmsBuild, (state = { first: null, queue: Promise.resolve() }));
+  const s = state;
+  const dest = join(dkmsBuild, 'make.log');
+  const step = s.queue.then(async (): Promise<string> => {
+    // A copy killed mid-way leaves a temp here, and recovery does not look inside build dirs.
+    await sweepTemps([dkmsBuild]);
+    if (failed && !s.first) {
+      s.first = failed.target;
+      await copyFileDurable(failed.log, dest, { durable: false });
+      return `A copy of this log is at ${dest} (where dkms keeps the log of a failed build).`;
+    }
+    if (failed) {
+      const f = s.first!;
+      return `${dest} holds the log of ${m.module}/${m.version} for kernel ${f.kernel} (${f.arch}), the first kernel that failed in this run.`;
+    }
+    if (!s.first) await removeDurable(dest, false);
+    await removeIfEmpty(dkmsBuild);
+    return '';
+  });
+  s.queue = step.catch(() => undefined);
+  return step;
 }
 
 interface StagedBuild {
@@ -210,6 +270,8 @@ async function buildStaged(ctx: RunContext, m: ModuleRef, t: Target, b: StagedBu
     await commitStagedDir(staging, kad);
     if (!hit) await removeDurable(kbuild);
   } catch (e) {
+    // The log may still be open if packaging failed; flush it, it is what the user will read.
+    await log.close().catch(() => undefined);
     await rm(staging, { recursive: true, force: true });
     ctx.progress.finish(id, 'failed');
     throw e;
@@ -305,14 +367,17 @@ interface Packaging {
 }
 
 async function planPackaging(ctx: RunContext, t: Target, ksrc: string): Promise<Packaging> {
-  const signing = resolveSigning({
+  const signing = await resolveSigning({
     mokSigningKey: ctx.framework.mokSigningKey,
     mokCertificate: ctx.framework.mokCertificate,
+    signFile: ctx.framework.signFile,
     signHash: ctx.framework.signHash,
     dkmsTree: ctx.roots.dkmsTree,
     kernelSourceDir: ksrc,
+    say: ctx.say,
   });
   if (!signing.plan && signing.reason) ctx.warn(signing.reason);
+  if (signing.plan && signing.generated) ctx.say(`Signing key: ${signing.plan.keyPath}\nPublic certificate (MOK): ${signing.plan.certPath}`);
   return { signing, compression: await detectKernelCompression(ctx.roots.installTree, t.kernel) };
 }
 
