@@ -8,7 +8,7 @@ import { release } from 'node:os';
 import { join } from 'node:path';
 import { kernelConfigPath } from './kernel-config.js';
 import { checkConfFile, rejectionMessage } from './limits.js';
-import { distroName, readOsRelease } from './os-release.js';
+import { distroName, readOsRelease, type OsRelease } from './os-release.js';
 import type { RegexResults } from './records.js';
 import { runSafeSource } from './run-bash.js';
 import { checkBashSyntax } from './syntax-check.js';
@@ -53,9 +53,11 @@ export function overrideFiles(ctx: ConfContext): string[] {
   return names.map((n) => join(d, n));
 }
 
-/** The variables DKMS has set when it sources a conf, by their DKMS names. */
-export function visibleVariables(ctx: ConfContext): Record<string, string> {
-  const os = readOsRelease();
+/**
+ * The variables DKMS has set when it sources a conf, by their DKMS names.
+ * A caller evaluating many confs passes the os-release it read once.
+ */
+export function visibleVariables(ctx: ConfContext, os: OsRelease | null = readOsRelease()): Record<string, string> {
   return {
     kernelver: ctx.kernelver,
     arch: ctx.arch,

@@ -1,14 +1,17 @@
 /**
  * status: DKMS 3.x lines, or --json. Reads the tree only; a kernel dir built
- * by real dkms (no kbundle record) has its dkms.conf evaluated for the
- * "diff between built and installed" check, exactly as DKMS does.
+ * by real dkms (no kbundle record) needs its dkms.conf's layout for the
+ * "diff between built and installed" check, as DKMS does. Those layouts are
+ * resolved together, each distinct conf evaluated once and remembered when
+ * that is sound (src/tree/layout-cache.ts).
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { journalPath } from '../../recovery/journal.js';
 import { lockPath } from '../../recovery/tree-lock.js';
-import { evaluateFor, installedLocation } from '../../lifecycle/context.js';
-import { formatStatusLine, scanStatus } from '../../tree/scan.js';
+import { confContext, installedLocation } from '../../lifecycle/context.js';
+import { ConfLayoutResolver, layoutCacheDir } from '../../tree/layout-cache.js';
+import { formatStatusLine, scanStatusBatch, type LayoutRequest, type ModuleLayout } from '../../tree/scan.js';
 import { addCommonOptions, contextFrom, moduleFrom, type CommonOptions } from '../options.js';
 import { pairKernelsArches } from '../argv.js';
 
@@ -22,18 +25,21 @@ export async function status(positional: string[], o: CommonOptions): Promise<nu
   const { module, version } = moduleFrom(o, positional);
   const pairs = o.kernelver.length ? pairKernelsArches(o.kernelver, o.arch, '', '') : null;
   const filters = typeof pairs === 'object' && pairs ? pairs.map((p) => ({ kernel: p.kernel, arch: p.arch || undefined })) : [{ kernel: undefined, arch: o.arch[0] }];
+  // --no-cache: evaluate every conf, remember nothing.
+  const resolver = new ConfLayoutResolver({ cacheDir: ctx.noCache ? null : layoutCacheDir(ctx.roots.dkmsTree) });
+  const layouts = async (reqs: LayoutRequest[]): Promise<(ModuleLayout[] | null)[]> => {
+    const got = await resolver.resolve(reqs.map((r) => confContext(ctx, r.m, r.t)));
+    return got.map((g) =>
+      'modules' in g ? g.modules.map((s) => ({ destName: s.destName, installedLocation: installedLocation(ctx, s.destLocation), confLocation: s.destLocation })) : null,
+    );
+  };
   const entries = [];
   for (const f of filters) {
-    entries.push(
-      ...(await scanStatus(ctx.roots, { module, version, kernel: f.kernel, arch: f.arch }, async (m, t) => {
-        try {
-          const conf = await evaluateFor(ctx, m, t);
-          return conf.modules.map((s) => ({ destName: s.destName, installedLocation: installedLocation(ctx, s.destLocation) }));
-        } catch {
-          return null;
-        }
-      })),
-    );
+    entries.push(...(await scanStatusBatch(ctx.roots, { module, version, kernel: f.kernel, arch: f.arch }, layouts)));
+  }
+  if (o.verbose) {
+    const s = resolver.stats;
+    process.stderr.write(`conf layouts: ${s.remembered} remembered, ${s.evaluated} evaluated and remembered, ${s.dynamic} evaluated (dynamic)\n`);
   }
   if (o.json) {
     const rows = entries.map((e) => ({ module: e.module, version: e.version, kernel: e.kernel, arch: e.arch, state: e.state }));
