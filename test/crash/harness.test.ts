@@ -77,14 +77,17 @@ describe('kill-point harness', () => {
 
   test('strace: kbundle add killed at its symlink (the source link), and a run past the last call is not killed', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kbundle-kp-'));
-    const t = treesAt(join(dir, 'root'));
-    mkdirSync(t.dkmsTree, { recursive: true });
-    helloSource(t, '1.0');
-    const args = ['add', 'hello/1.0', ...t.treeArgs];
-    const k = runKilled(args, { syscall: 'symlink', n: 1 }, { logDir: dir, root: t.root });
-    const again = runKilled(args.slice(), { syscall: 'symlink', n: 1 }, { logDir: dir, root: t.root });
-    rmSync(join(t.dkmsTree, 'hello'), { recursive: true, force: true });
-    const past = runKilled(args, { syscall: 'symlink', n: 1000 }, { logDir: dir, root: t.root });
+    // A fresh tree per run: after a kill, the next add may first finish the interrupted one.
+    const fresh = (name: string) => {
+      const t = treesAt(join(dir, name));
+      mkdirSync(t.dkmsTree, { recursive: true });
+      helloSource(t, '1.0');
+      return t;
+    };
+    const add = (t: ReturnType<typeof treesAt>, n: number) => runKilled(['add', 'hello/1.0', ...t.treeArgs], { syscall: 'symlink', n }, { logDir: dir, root: t.root });
+    const k = add(fresh('a'), 1);
+    const again = add(fresh('b'), 1);
+    const past = add(fresh('c'), 1000);
     rmSync(dir, { recursive: true, force: true });
     expect([k.killed, k.signal]).toEqual(['kbundle', 'SIGKILL']);
     expect(k.site).toMatch(/^kbundle#1 symlink\("<root>\/usr\/src\/hello-1\.0", "<root>\/var\/lib\/dkms\/hello\//);
