@@ -1,13 +1,15 @@
 // kill -9 at every mutating syscall of `kbundle bundle install` into a fresh
 // root, and of an upgrade from a hello 1.0 bundle to a 1.1 bundle.
-import { describe, test } from 'vitest';
+import { afterAll, describe, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 import { buildBundle, trust } from '../installer/helpers.js';
-import { KILL_TEST_TIMEOUT, depmod, failures, helloSourceDir, kb, layout, runKillScenario, type Trees } from './scenario.js';
+import { KILL_TEST_TIMEOUT, depmod, failures, helloSourceDir, kb, layout, removeHelloSources, runKillScenario, type Trees } from './scenario.js';
 
 const [K61, K612] = twoKernels();
 
 describe('kill points: bundle install', () => {
+  afterAll(removeHelloSources);
+
   for (const [k, upgrade] of [
     [K61, false],
     [K612, false],

@@ -110,11 +110,19 @@ export function helloSource(t: Trees, version: string): string {
   return dest;
 }
 
-/** A hello-<v> source dir outside any scratch root (for bundle builds), made once per path. */
+let srcBase: string | undefined;
+
+/** A hello-<v> source dir outside any scratch root (for bundle builds), made once per test file; `removeHelloSources` in afterAll. */
 export function helloSourceDir(version: string): string {
-  const dir = join(tmpdir(), `kbundle-kill-src-${process.pid}`, `hello-${version}`);
-  if (!existsSync(dir)) helloSource({ sourceTree: join(dir, '..') } as Trees, version);
+  srcBase ??= mkdtempSync(join(tmpdir(), 'kbundle-kill-src-'));
+  const dir = join(srcBase, `hello-${version}`);
+  if (!existsSync(dir)) helloSource({ sourceTree: srcBase } as Trees, version);
   return dir;
+}
+
+export function removeHelloSources(): void {
+  if (srcBase) rmSync(srcBase, { recursive: true, force: true });
+  srcBase = undefined;
 }
 
 /** add + build (through the prep cache), optionally install: the core's states. */
@@ -174,8 +182,16 @@ function firstLines(s: string, n = 3): string {
  * asserts (so the figure line is printed even when points fail).
  */
 export async function runKillScenario(sc: KillScenario): Promise<ScenarioReport> {
-  const t0 = Date.now();
   const base = mkdtempSync(join(tmpdir(), 'kbundle-kill-'));
+  try {
+    return await sweep(sc, base);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+async function sweep(sc: KillScenario, base: string): Promise<ScenarioReport> {
+  const t0 = Date.now();
   const t = treesAt(join(base, 'root'));
   const golden = join(base, 'golden');
   // TMPDIR of every run points into the test's own dir, so temp files of killed runs stay ours.
@@ -310,7 +326,6 @@ export async function runKillScenario(sc: KillScenario): Promise<ScenarioReport>
   }
   for (const d of determinism) if (d.first !== d.second) harness.push(`not deterministic at ${d.point}: "${d.first}" then "${d.second}"`);
 
-  rmSync(base, { recursive: true, force: true });
   const byKbundle = points.filter((p) => p.killed === 'kbundle').length;
   const byChild = points.filter((p) => p.killed === 'child').length;
   const consistent = killedPoints.filter((p) => p.problems.length === 0).length;
