@@ -224,6 +224,9 @@ interface Prepared {
  * threads "the 3rd rename" of a thread depends on which idle thread picked
  * each request, and the killed call changes from run to run. One pool thread
  * makes the per-thread order the program order.
+ *
+ * No --seccomp-bpf: it would stop only at traced syscalls (faster), but with
+ * it strace 6.1 did not inject at when=N for N > 1.
  */
 function prepare(args: string[], inject: { syscall: string; n: number } | null, o: TraceOptions): Prepared {
   mkdirSync(o.logDir, { recursive: true });
