@@ -407,7 +407,8 @@ class Scanner {
    * so such a word would expand against the working directory.
    */
   private valueCheck(w: Word, assignment: RegExpExecArray | null): void {
-    const value = assignment ? w.lit.slice(w.lit.indexOf(assignment[2] ? ']=' : '=') + (assignment[2] ? 2 : 1)) : w.lit;
+    const prefix = assignment ? /^(?:[A-Za-z_][A-Za-z0-9_]*)?(?:\[[^\]]*\])?\+?=/.exec(w.lit) : null;
+    const value = prefix ? w.lit.slice(prefix[0].length) : w.lit;
     if (/[*?]|\[[^\]]*\]/.test(value) && /[\s\0]/.test(value)) {
       this.fail('has a value with a glob character and whitespace, which DKMS\'s second expansion expands against the file system');
     }
@@ -428,7 +429,8 @@ class Scanner {
     }
     this.skipBlanks();
     const target = this.word();
-    if (dup ? !/^[0-9]+$/.test(target.raw) : target.raw !== '/dev/null') this.fail('writes somewhere other than /dev/null', start);
+    // Only stdout and stderr: kbundle's program keeps its own records on another descriptor.
+    if (dup ? !/^[12]$/.test(target.raw) : target.raw !== '/dev/null') this.fail('writes somewhere other than /dev/null, stdout or stderr', start);
   }
 
   /** `[[ ... ]]` after the opening word: reads and file tests, no pathname expansion. */
@@ -545,6 +547,7 @@ class Scanner {
         let j = this.i;
         while (/[0-9]/.test(this.t[j] ?? '')) j++;
         if (this.t[j] === '<' || this.t[j] === '>') {
+          if (!/^[12]$/.test(this.t.slice(this.i, j))) this.fail('redirects a descriptor other than stdout or stderr');
           this.i = j;
           this.redirection();
           continue;

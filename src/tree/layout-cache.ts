@@ -24,14 +24,14 @@
  */
 import { createHash } from 'node:crypto';
 import { accessSync, constants, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { SAFE_SOURCE_PROGRAM } from '../conf/bash-program.js';
+import { sourceConfs } from '../conf/batch.js';
 import { evaluateConf } from '../conf/evaluate.js';
 import { CONF_LIMITS } from '../conf/limits.js';
 import { kernelConfigPath } from '../conf/kernel-config.js';
 import { readOsRelease, type OsRelease } from '../conf/os-release.js';
-import { overrideFiles, sourceConf, visibleVariables } from '../conf/read-raw.js';
+import { overrideFiles, visibleVariables } from '../conf/read-raw.js';
 import { scanConfText, type ConfTextScan } from '../conf/static-scan.js';
 import type { ConfContext } from '../conf/types.js';
 import { DKMS_CONF_VARIABLES } from '../conf/whitelist.js';
@@ -50,13 +50,17 @@ export interface ConfModuleLayout {
 
 export type ConfLayoutResult = { modules: ConfModuleLayout[] } | { error: string };
 
-/** Sources and evaluates one conf; the default is DKMS's way (src/conf/read-raw.ts). */
-export type ConfEvaluator = (ctx: ConfContext) => Promise<ConfModuleLayout[]>;
+/**
+ * Sources and evaluates many confs: one layout or the error per context, in
+ * order. The default batches static confs in one bash (src/conf/batch.ts)
+ * and sources the others as DKMS would.
+ */
+export type ConfEvaluator = (ctxs: ConfContext[]) => Promise<(ConfModuleLayout[] | Error)[]>;
 
 export interface LayoutResolverOptions {
   /** Where remembered layouts live; null neither reads nor writes them. */
   cacheDir: string | null;
-  /** Confs sourced at once (default: the number of CPUs). */
+  /** bash processes at once (default: the number of CPUs). */
   concurrency?: number;
   evaluate?: ConfEvaluator;
 }
@@ -79,7 +83,7 @@ export interface LayoutStats {
 const BEHAVIOUR_ENV = ['BASHOPTS', 'SHELLOPTS', 'POSIXLY_CORRECT', 'BASH_COMPAT', 'GLOBIGNORE', 'GLOBSORT', 'LC_ALL', 'LC_COLLATE', 'LC_CTYPE', 'LANG', 'TMPDIR'];
 
 /** The compiled modules whose code decides a layout; a change to any of them is a new key. */
-const ENGINE_FILES = ['../conf/evaluate.js', '../conf/read-raw.js', '../conf/records.js', '../conf/bash-program.js', '../conf/limits.js', '../conf/whitelist.js', '../conf/static-scan.js', './layout-cache.js'];
+const ENGINE_FILES = ['../conf/batch.js', '../conf/syntax-check.js', '../conf/evaluate.js', '../conf/read-raw.js', '../conf/records.js', '../conf/bash-program.js', '../conf/limits.js', '../conf/whitelist.js', '../conf/static-scan.js', './layout-cache.js'];
 
 /** Bytes that DKMS's second expansion would read as code if a value the conf reads held them. */
 const CODE_BYTES = /["$`\\]/;
@@ -88,11 +92,20 @@ const WHITELISTED = new Set(DKMS_CONF_VARIABLES);
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
-async function defaultEvaluate(ctx: ConfContext): Promise<ConfModuleLayout[]> {
-  const sourced = await sourceConf(ctx);
-  // The kernel config only decides BUILD_EXCLUSIVE_CONFIG, which a layout does not need.
-  const conf = evaluateConf(sourced.raw, ctx, null, sourced.regex);
-  return conf.modules.map((m) => ({ destName: m.destName, destLocation: m.destLocation }));
+function evaluator(concurrency: number | undefined): ConfEvaluator {
+  return async (ctxs) => {
+    const sourced = await sourceConfs(ctxs, { concurrency });
+    return sourced.map((r, i) => {
+      if (r instanceof Error) return r;
+      try {
+        // The kernel config only decides BUILD_EXCLUSIVE_CONFIG, which a layout does not need.
+        const conf = evaluateConf(r.raw, ctxs[i]!, null, r.regex);
+        return conf.modules.map((m) => ({ destName: m.destName, destLocation: m.destLocation }));
+      } catch (e) {
+        return e as Error;
+      }
+    });
+  };
 }
 
 interface FileFacts {
@@ -104,21 +117,6 @@ interface FileFacts {
 /** Why an input cannot be remembered, or the key it is remembered under. */
 type Plan = { dynamic: string } | { key: string };
 
-function limit(n: number): <T>(fn: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const queue: (() => void)[] = [];
-  return async <T>(fn: () => Promise<T>): Promise<T> => {
-    if (active >= n) await new Promise<void>((r) => queue.push(r));
-    active++;
-    try {
-      return await fn();
-    } finally {
-      active--;
-      queue.shift()?.();
-    }
-  };
-}
-
 function isLayout(v: unknown): v is ConfModuleLayout[] {
   return Array.isArray(v) && v.every((m) => m && typeof m.destName === 'string' && typeof m.destLocation === 'string');
 }
@@ -127,11 +125,11 @@ export class ConfLayoutResolver {
   readonly stats: LayoutStats = { remembered: 0, evaluated: 0, dynamic: 0 };
   private readonly cacheDir: string | null;
   private readonly evaluate: ConfEvaluator;
-  private readonly run: <T>(fn: () => Promise<T>) => Promise<T>;
   private readonly files = new Map<string, FileFacts | null>();
   private readonly scans = new Map<string, ConfTextScan>();
   private readonly dirs = new Map<string, Set<string> | null>();
-  private readonly pending = new Map<string, Promise<ConfLayoutResult>>();
+  /** Answers of this run, by key (static) or by everything bash would see (dynamic). */
+  private readonly answers = new Map<string, ConfLayoutResult>();
   private readonly kconfigs = new Map<string, string>();
   private engine: string | null | undefined;
   /** One look at the environment and os-release per run: both are read for every entry. */
@@ -141,52 +139,47 @@ export class ConfLayoutResolver {
 
   constructor(opts: LayoutResolverOptions) {
     this.cacheDir = opts.cacheDir;
-    this.evaluate = opts.evaluate ?? defaultEvaluate;
-    this.run = limit(Math.max(1, opts.concurrency ?? availableParallelism()));
+    this.evaluate = opts.evaluate ?? evaluator(opts.concurrency);
   }
 
-  /** One result per context, in order. */
-  resolve(ctxs: ConfContext[]): Promise<ConfLayoutResult[]> {
-    return Promise.all(ctxs.map((c) => this.resolveOne(c)));
-  }
-
-  private resolveOne(given: ConfContext): Promise<ConfLayoutResult> {
-    const ctx = this.withKernelConfig(given);
-    const plan = this.plan(ctx);
-    const id = 'key' in plan ? `k:${plan.key}` : `d:${JSON.stringify([ctx.confPath, visibleVariables(ctx, this.os), ctx.directives ?? [], ctx.overridesDir ?? ''])}`;
-    let p = this.pending.get(id);
-    if (!p) {
-      p = 'key' in plan ? this.remembered(ctx, plan.key) : this.fresh(ctx, false);
-      this.pending.set(id, p);
-    }
-    return p;
-  }
-
-  private async remembered(ctx: ConfContext, key: string): Promise<ConfLayoutResult> {
-    const hit = this.read(key);
-    if (hit) {
-      this.stats.remembered++;
-      return { modules: hit };
-    }
-    const r = await this.fresh(ctx, true);
-    if ('modules' in r && this.cacheDir) {
-      const body = `${JSON.stringify({ format: LAYOUT_CACHE_FORMAT, key, modules: r.modules })}\n`;
-      // A read-only tree (a non-root user's status) simply is not remembered.
-      await writeFileDurable(join(this.cacheDir, `${key}.json`), body).catch(() => undefined);
-    }
-    return r;
-  }
-
-  private fresh(ctx: ConfContext, isStatic: boolean): Promise<ConfLayoutResult> {
-    return this.run(async () => {
-      if (isStatic) this.stats.evaluated++;
-      else this.stats.dynamic++;
-      try {
-        return { modules: await this.evaluate(ctx) };
-      } catch (e) {
-        return { error: (e as Error).message };
-      }
+  /** One result per context, in order; every conf that must be sourced is sourced in one go. */
+  async resolve(given: ConfContext[]): Promise<ConfLayoutResult[]> {
+    const ctxs = given.map((c) => this.withKernelConfig(c));
+    const ids = ctxs.map((ctx) => {
+      const plan = this.plan(ctx);
+      return 'key' in plan ? `k:${plan.key}` : `d:${JSON.stringify([ctx.confPath, visibleVariables(ctx, this.os), ctx.directives ?? [], ctx.overridesDir ?? ''])}`;
     });
+    const todo = new Map<string, ConfContext>();
+    ids.forEach((id, i) => {
+      if (this.answers.has(id) || todo.has(id)) return;
+      const hit = id.startsWith('k:') ? this.read(id.slice(2)) : null;
+      if (hit) {
+        this.stats.remembered++;
+        this.answers.set(id, { modules: hit });
+      } else todo.set(id, ctxs[i]!);
+    });
+    if (todo.size) {
+      const got = await this.evaluate([...todo.values()]);
+      const writes: Promise<void>[] = [];
+      [...todo.keys()].forEach((id, i) => {
+        const r = got[i];
+        const result: ConfLayoutResult = r instanceof Error || !r ? { error: r?.message ?? 'not evaluated' } : { modules: r };
+        this.answers.set(id, result);
+        if (id.startsWith('d:')) this.stats.dynamic++;
+        else {
+          this.stats.evaluated++;
+          if ('modules' in result && this.cacheDir) writes.push(this.write(id.slice(2), result.modules));
+        }
+      });
+      await Promise.all(writes);
+    }
+    return ids.map((id) => this.answers.get(id)!);
+  }
+
+  private async write(key: string, modules: ConfModuleLayout[]): Promise<void> {
+    const body = `${JSON.stringify({ format: LAYOUT_CACHE_FORMAT, key, modules })}\n`;
+    // A read-only tree (a non-root user's status) simply is not remembered.
+    await writeFileDurable(join(this.cacheDir!, `${key}.json`), body).catch(() => undefined);
   }
 
   private read(key: string): ConfModuleLayout[] | null {

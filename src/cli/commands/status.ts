@@ -39,7 +39,7 @@ export async function status(positional: string[], o: CommonOptions): Promise<nu
   }
   if (o.verbose) {
     const s = resolver.stats;
-    process.stderr.write(`conf layouts: ${s.remembered} remembered, ${s.evaluated} evaluated and remembered, ${s.dynamic} evaluated (dynamic)\n`);
+    process.stderr.write(`conf layouts: ${s.remembered} remembered, ${s.evaluated} evaluated (static), ${s.dynamic} evaluated (dynamic)\n`);
   }
   if (o.json) {
     const rows = entries.map((e) => ({ module: e.module, version: e.version, kernel: e.kernel, arch: e.arch, state: e.state }));
