@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, rm, symlink } from 'node:fs/promises';
 import { fsyncPath } from '../util/atomic.js';
+import { alive } from '../recovery/tree-lock.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,8 +31,26 @@ async function syncIndexes(installTree: string, kernel: string): Promise<void> {
   await fsyncPath(dir).catch(() => undefined);
 }
 
+/**
+ * depmod writes each index as `<index>.<pid>.<usec>.<random>` and renames it
+ * (kmod's libkmod-index / depmod.c); a killed depmod leaves those behind.
+ * Only ours run on a tree under the lock, so a dead pid's are leftovers.
+ */
+async function sweepDepmodTemps(installTree: string, kernel: string): Promise<void> {
+  const dir = join(installTree, kernel);
+  for (const n of await readdir(dir).catch(() => [] as string[])) {
+    const m = /^modules\..+\.(\d+)\.\d+\.\d+$/.exec(n);
+    if (m && !alive(Number(m[1]))) await rm(join(dir, n), { force: true });
+  }
+}
+
 export async function runDepmod(installTree: string, kernel: string): Promise<void> {
-  await depmod(installTree, kernel);
+  await sweepDepmodTemps(installTree, kernel);
+  try {
+    await depmod(installTree, kernel);
+  } finally {
+    await sweepDepmodTemps(installTree, kernel);
+  }
   await syncIndexes(installTree, kernel);
 }
 

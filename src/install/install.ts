@@ -60,7 +60,7 @@ export async function depmodFor(ctx: RunContext, kernel: string): Promise<void> 
   await runDepmod(ctx.roots.installTree, kernel);
 }
 
-export type InstallResult = 'installed' | 'already-installed';
+export type InstallResult = 'installed' | 'already-installed' | 'rolled-back';
 
 /**
  * Paths under <installTree>/<k> that DKMS-managed modules own: install
@@ -89,7 +89,14 @@ async function decideInstall(ctx: RunContext, m: ModuleRef, t: Target): Promise<
       if (found.length) originals.push({ destName: p.destName, paths: found });
     }
   }
-  return { files: placed.map((p) => ({ destName: p.destName, builtFile: p.builtFile, installPath: p.installPath })), originals, firstInstall };
+  const createdDirs: string[] = [];
+  for (const p of placed) {
+    for (let dir = dirname(p.installPath); dir.startsWith(kernelInstallDir(ctx.roots, t.kernel) + '/'); dir = dirname(dir)) {
+      if (!(await pathExists(dir)) && !createdDirs.includes(dir)) createdDirs.push(dir);
+    }
+  }
+  createdDirs.sort((a, b) => b.length - a.length);
+  return { files: placed.map((p) => ({ destName: p.destName, builtFile: p.builtFile, installPath: p.installPath })), originals, firstInstall, createdDirs };
 }
 
 export async function installTarget(
@@ -158,6 +165,7 @@ export async function installTarget(
     await endOp(ctx.roots.dkmsTree, op.id);
     throw e;
   }
+  if (op.rollingBack) return finishRollback(ctx, m, t, op);
   if (!op.postInstallDone) {
     if (resume) postInstall = (await evaluateFor(ctx, m, t).catch(() => null))?.postInstall ?? null;
     await runModuleScript(ctx, 'post_install', postInstall, srcDir);
@@ -167,17 +175,35 @@ export async function installTarget(
   try {
     await depmodFor(ctx, t.kernel);
   } catch (e) {
-    await rollbackInstall(ctx, m, t, d);
-    await endOp(ctx.roots.dkmsTree, op.id);
-    throw new KbundleError(`depmod failed for kernel ${t.kernel}; the installation of ${m.module}/${m.version} was rolled back.`, ExitCode.InstallFailed, [String((e as Error).message)]);
+    // Journaled first: a roll-back whose own depmod fails (or is killed) is finished by recovery.
+    op.rollingBack = true;
+    await updateOp(ctx.roots.dkmsTree, op);
+    const again = await finishRollback(ctx, m, t, op).then(
+      () => null,
+      (re: Error) => re,
+    );
+    throw new KbundleError(`depmod failed for kernel ${t.kernel}; the installation of ${m.module}/${m.version} was rolled back.`, ExitCode.InstallFailed, [
+      String((e as Error).message),
+      ...(again ? [`depmod after the roll-back failed too (${again.message}); the next kbundle command on this tree runs it again.`] : []),
+    ]);
   }
   await endOp(ctx.roots.dkmsTree, op.id);
   return 'installed';
 }
 
+/** Undo an install whose depmod failed, then depmod again; the op stays journaled until that depmod succeeded. */
+async function finishRollback(ctx: RunContext, m: ModuleRef, t: Target, op: InstallOp): Promise<'rolled-back'> {
+  await rollbackInstall(ctx, m, t, op.decision!);
+  await depmodFor(ctx, t.kernel);
+  await endOp(ctx.roots.dkmsTree, op.id);
+  return 'rolled-back';
+}
+
 async function rollbackInstall(ctx: RunContext, m: ModuleRef, t: Target, d: InstallDecision): Promise<void> {
   await removeDurable(installedLink(ctx.roots, m.module, t));
   for (const f of d.files) await removeDurable(f.installPath);
+  // Directories this install created (deepest first), so the tree is as before.
+  for (const dir of d.createdDirs ?? []) await removeIfEmpty(dir);
   await removeDurable(installRecordPath(ctx.roots, m, t));
   await restoreOriginals(originalModuleDir(ctx.roots, m.module, t));
 }
@@ -213,6 +239,7 @@ export async function uninstallTarget(ctx: RunContext, m: ModuleRef, t: Target, 
     op.postRemoveDone = true;
     await updateOp(ctx.roots.dkmsTree, op);
   }
+  // A failed depmod keeps the op: the module is gone but modules.dep may still list it, so recovery runs depmod again.
   if (op.depmod) await depmodFor(ctx, t.kernel);
   await endOp(ctx.roots.dkmsTree, op.id);
   return true;

@@ -45,6 +45,8 @@ export interface InstallDecision {
   /** Per file: the distribution modules to archive (only when no archive existed before). */
   originals: Array<{ destName: string; paths: string[] }>;
   firstInstall: boolean;
+  /** Directories under <installTree>/<k> the files need that did not exist (deepest first): a roll-back removes them. */
+  createdDirs?: string[];
 }
 
 /** Core install of a built (module, kernel, arch): rolled forward. */
@@ -54,6 +56,8 @@ export interface InstallOp extends OpBase, TargetFields {
   bundleDigest?: string;
   decision?: InstallDecision;
   postInstallDone?: boolean;
+  /** depmod failed: the install is being undone (recovery finishes the roll-back). */
+  rollingBack?: boolean;
 }
 
 /** Core uninstall: rolled forward. */

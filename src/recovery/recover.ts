@@ -57,8 +57,7 @@ async function resumeOp(io: RunContext, op: JournalOp): Promise<RecoveryResult> 
   const m = { module: op.module, version: op.version };
   switch (op.kind) {
     case 'install':
-      await installTarget(ctx, m, { kernel: op.kernel, arch: op.arch }, op.selection, op.bundleDigest, op);
-      return 'forward';
+      return (await installTarget(ctx, m, { kernel: op.kernel, arch: op.arch }, op.selection, op.bundleDigest, op)) === 'rolled-back' ? 'back' : 'forward';
     case 'uninstall':
       await uninstallTarget(ctx, m, { kernel: op.kernel, arch: op.arch }, { depmod: op.depmod }, op);
       return 'forward';
