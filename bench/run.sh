@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node bench/core.mjs "$@"
+node bench/status-dkms-tree.mjs "$@"
 node bench/bundle.mjs "$@"
 node bench/installer.mjs

@@ -10,7 +10,7 @@
  *
  * This is deliberately a recogniser of a small, common subset, not a bash
  * parser: whatever it does not recognise is dynamic. The subset and its
- * reasons are in docs/dkms-conf.md ("Remembered evaluations").
+ * reasons are in docs/performance.md ("Which confs are remembered").
  */
 
 export interface ConfTextScan {

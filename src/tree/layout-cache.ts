@@ -12,8 +12,9 @@
  *   paths and contents, the values of the DKMS variables and environment
  *   variables the text reads, the --directive words, what changes how bash
  *   behaves (its binary, BASHOPTS, locale...), and the code that evaluates
- *   (kbundle's own conf modules). A conf that never reads $kernelver,
- *   $kernel_source_dir or $arch therefore has one entry for all kernels.
+ *   (kbundle's own conf modules, by content). A conf that reads none
+ *   of $kernelver, $kernel_source_dir, $kernel_config and $arch (and has no
+ *   PATCH_MATCH, matched against $kernelver) has one entry for all kernels.
  * - Any other conf is sourced on every run, as DKMS does, once per distinct
  *   (conf, kernel, arch) in the run.
  *
@@ -35,7 +36,7 @@ import { overrideFiles, visibleVariables } from '../conf/read-raw.js';
 import { scanConfText, type ConfTextScan } from '../conf/static-scan.js';
 import type { ConfContext } from '../conf/types.js';
 import { DKMS_CONF_VARIABLES } from '../conf/whitelist.js';
-import { writeFileDurable } from '../util/atomic.js';
+import { sweepTemps, writeFileDurable } from '../util/atomic.js';
 
 export const LAYOUT_CACHE_FORMAT = 'kbundle-conf-layout-v1';
 
@@ -172,6 +173,8 @@ export class ConfLayoutResolver {
         }
       });
       await Promise.all(writes);
+      // A status killed mid-write leaves a temp name; nobody else looks in here.
+      if (writes.length) await sweepTemps([this.cacheDir!]).catch(() => undefined);
     }
     return ids.map((id) => this.answers.get(id)!);
   }
@@ -302,7 +305,11 @@ export class ConfLayoutResolver {
   }
 }
 
-/** A module of ours by its compiled name; the TypeScript source when running from src/ (tests). */
+/**
+ * A module of ours by its compiled name (its TypeScript source when running
+ * from src/, as the tests do). By content, not by file times: a rebuild
+ * that writes the same code must not forget every layout.
+ */
 function readSibling(rel: string): Buffer {
   try {
     return readFileSync(new URL(rel, import.meta.url));
