@@ -133,10 +133,17 @@ export async function installTarget(
   }
 
   // ---- journaled: from here on recovery finishes this install ----
+  if (op.rollingBack) return finishRollback(ctx, m, t, op);
   if (!op.decision) {
     if (await isInstalled(ctx.roots, m, t)) await uninstallTarget(ctx, m, t, { depmod: false });
     const other = await installedVersion(ctx, m.module, t);
     if (other && other !== m.version) {
+      // Journaled before it goes: a roll-back of this install puts it back (an upgrade is all or nothing).
+      if (!op.replaced) {
+        const rec = await readJsonRecord<InstallRecord>(installRecordPath(ctx.roots, { module: m.module, version: other }, t)).catch(() => null);
+        op.replaced = { version: other, selection: rec?.selection ?? 'build', ...(rec?.bundleDigest ? { bundleDigest: rec.bundleDigest } : {}) };
+        await updateOp(ctx.roots.dkmsTree, op);
+      }
       ctx.say(`Uninstalling ${m.module}/${other} from kernel ${t.kernel} (${t.arch}) first.`);
       await uninstallTarget(ctx, { module: m.module, version: other }, t, { depmod: false });
     }
@@ -165,7 +172,6 @@ export async function installTarget(
     await endOp(ctx.roots.dkmsTree, op.id);
     throw e;
   }
-  if (op.rollingBack) return finishRollback(ctx, m, t, op);
   if (!op.postInstallDone) {
     if (resume) postInstall = (await evaluateFor(ctx, m, t).catch(() => null))?.postInstall ?? null;
     await runModuleScript(ctx, 'post_install', postInstall, srcDir);
@@ -191,10 +197,17 @@ export async function installTarget(
   return 'installed';
 }
 
-/** Undo an install whose depmod failed, then depmod again; the op stays journaled until that depmod succeeded. */
+/**
+ * Undo an install whose depmod failed — reinstalling the version it replaced,
+ * if any — then depmod again; the op stays journaled until that succeeded.
+ */
 async function finishRollback(ctx: RunContext, m: ModuleRef, t: Target, op: InstallOp): Promise<'rolled-back'> {
   await rollbackInstall(ctx, m, t, op.decision!);
-  await depmodFor(ctx, t.kernel);
+  const prev = op.replaced ? { module: m.module, version: op.replaced.version } : null;
+  if (prev && (await isDir(kernelArchDir(ctx.roots, prev, t))) && !(await isInstalled(ctx.roots, prev, t))) {
+    ctx.say(`Reinstalling ${prev.module}/${prev.version}, which the failed install replaced.`);
+    await installTarget(ctx, prev, t, op.replaced!.selection, op.replaced!.bundleDigest);
+  } else await depmodFor(ctx, t.kernel);
   await endOp(ctx.roots.dkmsTree, op.id);
   return 'rolled-back';
 }

@@ -56,6 +56,8 @@ export interface InstallOp extends OpBase, TargetFields {
   bundleDigest?: string;
   decision?: InstallDecision;
   postInstallDone?: boolean;
+  /** The version this install uninstalled first (an upgrade); a roll-back reinstalls it. */
+  replaced?: { version: string; selection: InstallRecord['selection']; bundleDigest?: string };
   /** depmod failed: the install is being undone (recovery finishes the roll-back). */
   rollingBack?: boolean;
 }

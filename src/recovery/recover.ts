@@ -84,8 +84,13 @@ async function resumeOp(io: RunContext, op: JournalOp): Promise<RecoveryResult> 
   }
 }
 
+/** The ops the last recovery in this process finished (a re-run of an interrupted command asks). */
+let finished: JournalOp[] = [];
+export const finishedByRecovery = (): readonly JournalOp[] => finished;
+
 /** Finish every interrupted op of the tree (caller holds the lock). */
 export async function recoverTree(io: RunContext): Promise<RecoveryResult> {
+  finished = [];
   const tree = io.roots.dkmsTree;
   forgetJournal(tree);
   // A writer killed before its journal entry leaves at most a temp name here (the journal's own, an `add PATH` copy).
@@ -102,6 +107,7 @@ export async function recoverTree(io: RunContext): Promise<RecoveryResult> {
       try {
         if ((await resumeOp(io, op)) === 'back' || result === 'back') result = 'back';
         else result = 'forward';
+        finished.push(op);
       } catch (e) {
         throw new KbundleError(`recovering the interrupted ${describeOp(op)} failed: ${(e as Error).message}`, BundleExit.RecoveryFailed, [
           `The journal is kept: ${journalPath(tree)}`,

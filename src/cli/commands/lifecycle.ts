@@ -12,6 +12,7 @@ import type { RunContext } from '../../lifecycle/context.js';
 import { isBuilt } from '../../build/build-target.js';
 import type { ModuleRef, Target } from '../../tree/paths.js';
 import { addedState, scanStatus } from '../../tree/scan.js';
+import { finishedByRecovery } from '../../recovery/recover.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
 import { printError } from '../report.js';
@@ -126,6 +127,11 @@ export const remove: Action = async (positional, o) => {
   const ctx = await contextFrom(o);
   const m = requireModule(o, positional);
   const state = await addedState(ctx.roots, m);
+  // Re-running a remove that was interrupted: recovery has just finished it, which is what was asked.
+  if (!state && finishedByRecovery().some((op) => op.kind === 'remove' && op.forgetVersion && op.module === m.module && op.version === m.version)) {
+    ctx.say(`Module ${m.module}/${m.version} was removed by finishing the interrupted remove.`);
+    return 0;
+  }
   if (!state) throw new KbundleError(`The module/version combo ${m.module}/${m.version} is not located in the DKMS tree.`, ExitCode.NotInTree);
   const targets: Target[] = [];
   for (const t of await targetsForRemoval(ctx, o, m)) if (await isBuilt(ctx, m, t)) targets.push(t);
