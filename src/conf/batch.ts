@@ -265,6 +265,10 @@ export async function sourceConfs(ctxs: ConfContext[], opts: BatchOptions = {}):
   const out: (Outcome | undefined)[] = new Array(ctxs.length);
   const alone: number[] = [];
   const jobs: Job[] = [];
+  // safe_source's DKMS_DIRECTIVE pass is left out here, and an exported function
+  // can replace the builtins a static conf runs: both need the real program.
+  const envNames = Object.keys(process.env);
+  const batchable = !envNames.some((n) => n.startsWith('DKMS_DIRECTIVE') || n.startsWith('BASH_FUNC_'));
   const staticFile = new Map<string, boolean>();
   const gate = limit(Math.max(1, opts.concurrency ?? availableParallelism()));
   const syntax = new Map<string, Promise<Error | null>>();
@@ -291,7 +295,7 @@ export async function sourceConfs(ctxs: ConfContext[], opts: BatchOptions = {}):
         }
         return s;
       };
-      if (!fine || !files.every(isStatic)) {
+      if (!batchable || !fine || !files.every(isStatic)) {
         alone.push(index);
         return;
       }

@@ -137,6 +137,7 @@ export class ConfLayoutResolver {
   private readonly env: Record<string, string | undefined> = { ...process.env };
   private readonly os: OsRelease | null = readOsRelease();
   private readonly envDirectives = Object.keys(this.env).some((n) => n.startsWith('DKMS_DIRECTIVE'));
+  private readonly envFunctions = Object.keys(this.env).some((n) => n.startsWith('BASH_FUNC_'));
 
   constructor(opts: LayoutResolverOptions) {
     this.cacheDir = opts.cacheDir;
@@ -208,6 +209,8 @@ export class ConfLayoutResolver {
     const engine = this.engineId();
     if (!engine) return { dynamic: 'bash or kbundle\'s own conf modules could not be identified' };
     if (this.envDirectives) return { dynamic: 'DKMS_DIRECTIVE* is set in the environment' };
+    // An exported function may be named echo, test or [: then "static" commands run code.
+    if (this.envFunctions) return { dynamic: 'the environment exports bash functions' };
     const paths = [ctx.confPath, ...this.presentOverrides(ctx)];
     const facts: FileFacts[] = [];
     for (const p of paths) {

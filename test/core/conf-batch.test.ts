@@ -10,6 +10,7 @@ import { BATCH_PROGRAM, CEILING_FUNCTION, RECORDS_TAIL, sourceConfs } from '../.
 import { sourceConf } from '../../src/conf/read-raw.js';
 import { scanConfText } from '../../src/conf/static-scan.js';
 import type { ConfContext } from '../../src/conf/types.js';
+import { ConfLayoutResolver } from '../../src/tree/layout-cache.js';
 import { twoKernels } from '../helpers/kernels.js';
 import { pool, Rng } from '../helpers/prng.js';
 import { ctxFor, tempDir, writeConf } from '../conf/conf-helpers.js';
@@ -180,5 +181,61 @@ describe('batch.ts: many static confs in one bash', () => {
     expect((out[1] as Error).message).toMatch(/did not finish within 1.5 s/);
     expect(out.map((o) => (o instanceof Error ? null : [...o.raw.keys()]))).toEqual([['MAKE'], null, ['CLEAN'], ['PRE_BUILD']]);
     expect(stats.batched).toBe(4);
+  });
+});
+
+describe('layout cache keys', () => {
+  const withEnv = async <T>(vars: Record<string, string>, fn: () => T | Promise<T>): Promise<T> => {
+    const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, vars);
+    try {
+      return await fn();
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  };
+  const key = (r: ConfLayoutResolver, ctx: ConfContext): string | null => {
+    const p = r.plan(ctx);
+    return 'key' in p ? p.key : null;
+  };
+
+  it('covers exactly what the conf reads', async () => {
+    const dir = tempDir();
+    const plain = writeConf(dir, 'PACKAGE_NAME=p\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME[0]=p\nDEST_MODULE_LOCATION[0]=/extra\n', 'plain');
+    const perKernel = writeConf(dir, 'PACKAGE_NAME=k\nMAKE="make -C $kernel_source_dir"\n', 'perkernel');
+    const patched = writeConf(dir, "PACKAGE_NAME=q\nPATCH[0]=a.patch\nPATCH_MATCH[0]='^6'\n", 'patched');
+    const env = writeConf(dir, 'PACKAGE_NAME="$KB_TEST_SUFFIX"\n', 'env');
+    const r = new ConfLayoutResolver({ cacheDir: null });
+    expect(key(r, ctxFor(plain, K1))).not.toBeNull();
+    expect(key(r, ctxFor(plain, K1))).toBe(key(r, ctxFor(plain, K2)));
+    expect(key(r, ctxFor(perKernel, K1))).not.toBe(key(r, ctxFor(perKernel, K2)));
+    expect(key(r, ctxFor(patched, K1))).not.toBe(key(r, ctxFor(patched, K2)));
+    expect(key(r, ctxFor(plain, K1, { directives: ['MAKE=x'] }))).not.toBe(key(r, ctxFor(plain, K1)));
+    const a = await withEnv({ KB_TEST_SUFFIX: 'a' }, () => key(new ConfLayoutResolver({ cacheDir: null }), ctxFor(env, K1)));
+    const b = await withEnv({ KB_TEST_SUFFIX: 'b' }, () => key(new ConfLayoutResolver({ cacheDir: null }), ctxFor(env, K1)));
+    expect(a).not.toBeNull();
+    expect(a).not.toBe(b);
+    // A value the second expansion would run as code is never remembered.
+    expect(await withEnv({ KB_TEST_SUFFIX: '$(id)' }, () => key(new ConfLayoutResolver({ cacheDir: null }), ctxFor(env, K1)))).toBeNull();
+    // Nor anything while the environment exports functions or DKMS directives.
+    expect(await withEnv({ 'BASH_FUNC_echo%%': '() { :; }' }, () => key(new ConfLayoutResolver({ cacheDir: null }), ctxFor(plain, K1)))).toBeNull();
+    expect(await withEnv({ DKMS_DIRECTIVE_X: 'MAKE=y' }, () => key(new ConfLayoutResolver({ cacheDir: null }), ctxFor(plain, K1)))).toBeNull();
+  });
+
+  it('sources everything as sourceConf does when the environment holds DKMS directives or functions', async () => {
+    const dir = tempDir();
+    const p = writeConf(dir, 'PACKAGE_NAME=e\ntrue\nMAKE=m\n', 'envconf');
+    const ctxs = [ctxFor(p, K1), ctxFor(p, K2)];
+    await withEnv({ DKMS_DIRECTIVE_A: 'CLEAN=from-env', 'BASH_FUNC_true%%': '() { PACKAGE_NAME=from-function; }' }, async () => {
+      const stats = { batched: 0, alone: 0 };
+      const batch = (await sourceConfs(ctxs, { stats })).map(shape);
+      expect(stats).toEqual({ batched: 0, alone: 2 });
+      expect(batch).toEqual(await pool(ctxs, 2, single));
+      expect(JSON.stringify(batch)).toContain('from-env');
+      expect(JSON.stringify(batch)).toContain('from-function');
+    });
   });
 });
