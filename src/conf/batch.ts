@@ -241,7 +241,10 @@ function runBatch(jobs: Job[], timeoutMs: number): Promise<Map<number, Outcome>>
     }
   });
   return new Promise((resolve) => {
-    child.on('error', () => resolve(done));
+    child.on('error', () => {
+      clearTimeout(timer);
+      resolve(done);
+    });
     child.on('close', () => {
       clearTimeout(timer);
       const current = jobs[next];

@@ -169,8 +169,9 @@ function addedStateSync(roots: Roots, m: ModuleRef): AddedState {
 
 function isInstalledSync(roots: Roots, m: ModuleRef, t: Target): boolean {
   const link = installedLink(roots, m.module, t);
-  if (!lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink()) return false;
   try {
+    // Most entries are not installed on most kernels: ask without an exception first.
+    if (!lstatSync(link, { throwIfNoEntry: false })?.isSymbolicLink()) return false;
     const target = readlinkSync(link);
     return resolve(join(roots.dkmsTree, m.module), target) === kernelArchDir(roots, m, t);
   } catch {
