@@ -12,7 +12,8 @@ import { haveDkms, realDkms } from '../helpers/real-dkms.js';
 import { addSource, BIN, kbundle, makeScratch, type Scratch } from '../helpers/scratch.js';
 
 const [K1, K2] = twoKernels();
-const haveStrace = spawnSync('strace', ['-V']).status === 0;
+// strace present and allowed to trace (ptrace may be forbidden in a container).
+const haveStrace = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve', 'true']).status === 0;
 
 describe.skipIf(!haveDkms)('status on a tree real dkms wrote', () => {
   let s: Scratch;
