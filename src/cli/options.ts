@@ -128,8 +128,8 @@ export function targetsFrom(o: CommonOptions): Target[] {
   return r;
 }
 
-export function lockTimeoutMs(o: { lockTimeout?: string }): number {
-  if (o.lockTimeout === undefined) return DEFAULT_LOCK_TIMEOUT_MS;
+export function lockTimeoutMs(o: { lockTimeout?: string }, defaultMs = DEFAULT_LOCK_TIMEOUT_MS): number {
+  if (o.lockTimeout === undefined) return defaultMs;
   const s = Number(o.lockTimeout);
   if (!Number.isFinite(s) || s < 0) throw new KbundleError(`--lock-timeout needs seconds >= 0, got "${o.lockTimeout}".`, ExitCode.Usage);
   return s * 1000;

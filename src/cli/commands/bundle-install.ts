@@ -6,7 +6,7 @@ import { BundleExit } from '../../bundle/exit-codes.js';
 import type { RunContext } from '../../lifecycle/context.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
-import type { CommonOptions } from '../options.js';
+import { lockTimeoutMs, type CommonOptions } from '../options.js';
 import { trustedKeysFrom } from './bundle.js';
 
 type Runner = (a: (p: string[], o: CommonOptions) => Promise<number>) => (...args: unknown[]) => Promise<void>;
@@ -102,11 +102,7 @@ async function keysOf(o: InstallerOptions) {
   return keys;
 }
 
-const lockTimeout = (o: InstallerOptions) => {
-  const s = o.lockTimeout === undefined ? 600 : Number(o.lockTimeout);
-  if (!Number.isFinite(s) || s < 0) throw new KbundleError(`--lock-timeout needs seconds >= 0, got "${o.lockTimeout}".`, ExitCode.Usage);
-  return s * 1000;
-};
+const lockTimeout = (o: InstallerOptions) => lockTimeoutMs(o, 600_000);
 
 export function registerBundleInstall(bundle: Command, run: Runner): void {
   const r = (fn: (p: string[], o: InstallerOptions) => Promise<number>) => run(fn as unknown as (p: string[], o: CommonOptions) => Promise<number>);
