@@ -6,8 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, mkdir, readdir, rm, symlink } from 'node:fs/promises';
-import { fsyncPath } from '../util/atomic.js';
-import { alive } from '../recovery/tree-lock.js';
+import { alive, fsyncPath } from '../util/atomic.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { BundleExit } from '../bundle/exit-codes.js';
 import { KbundleError } from '../util/errors.js';
-import { mkdirDurable } from '../util/atomic.js';
+import { alive, mkdirDurable } from '../util/atomic.js';
 
 export const lockPath = (dkmsTree: string) => join(dkmsTree, '.kbundle-install.lock');
 
@@ -22,16 +22,6 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 3600_000;
 export interface Lock {
   path: string;
   release(): Promise<void>;
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: the process exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 interface Holder {

@@ -51,12 +51,13 @@ export function tempOwner(name: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-function alive(pid: number): boolean {
-  if (pid === process.pid) return true;
+/** Whether a process exists (temp names and the tree lock carry their writer's pid). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
