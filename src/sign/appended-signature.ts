@@ -1,6 +1,6 @@
 /**
  * The trailer the kernel expects after a signed module's ELF image
- * (include/linux/module_signature.h, bundle-formats.md §3.1):
+ * (include/linux/module_signature.h; docs/signing.md "Signature format"):
  *
  *   [ELF body][CMS DER][struct module_signature, 12 bytes]["~Module signature appended~\n"]
  */

@@ -1,6 +1,6 @@
 /**
  * The detached CMS SignedData that the kernel's sign-file emits
- * (bundle-formats.md §3.2): no certificates, no signed attributes, signer
+ * (scripts/sign-file.c in the kernel tree; docs/signing.md "Signature format"): no certificates, no signed attributes, signer
  * identified by issuer and serial. For RSA the output is byte-identical to
  * `openssl cms -sign -binary -noattr -nocerts -nosmimecap` because PKCS#1 v1.5
  * is deterministic and the encoding below follows OpenSSL's choices.

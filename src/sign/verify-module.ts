@@ -1,7 +1,7 @@
 /**
  * Offline check of a module's appended signature against a certificate, in
  * pure JS: the same decision `openssl cms -verify -binary -nointern -noverify`
- * makes (bundle-formats.md §3.3), plus the kernel's own restriction on the
+ * makes (openssl-cms(1); docs/signing.md "Checking a signed module"), plus the kernel's own restriction on the
  * RSA signature algorithm.
  */
 import { createHash, verify as cryptoVerify, X509Certificate } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
  * Everything the installer's selection needs to know about one target kernel
- * (bundle-formats.md §5.5), read from a running system or from an image root.
+ * (docs/selection.md "Facts about the target"), read from a running system or from an image root.
  * Reading an image never consults the host's /proc, /sys or uname: the image
  * will boot some other machine.
  */

@@ -1,6 +1,6 @@
 /**
  * Whether the target kernel will refuse unsigned or untrusted modules
- * (bundle-formats.md §3.1 "Loading", §5.5 item 4). The running system's /sys
+ * (kernel/module/signing.c, security/lockdown/; docs/installer.md "Secure Boot"). The running system's /sys
  * is the truth for the running kernel; an image root has no running kernel,
  * so only what the image itself states (kernel config, kernel cmdline) counts
  * and everything else stays unknown (null) rather than borrowing the host's.
