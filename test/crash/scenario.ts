@@ -19,6 +19,8 @@ import { fullSweep, killBudget, MUTATING_SYSCALLS, planSubset, run, runKilledAsy
 import { BIN, REPO, seedKernelModule, sh, type RunResult, type Scratch } from '../helpers/scratch.js';
 import { diffSnapshots, sameSnapshot, snapshotTree, type TreeSnapshot } from '../helpers/tree-snapshot.js';
 import { intreeModule } from '../installer/helpers.js';
+import { describe, test } from 'vitest';
+import { twoKernels } from '../helpers/kernels.js';
 
 export interface Trees extends Scratch {
   /** --dkmstree/--sourcetree/--installtree/--etcdir: nothing falls back to the host's /etc/dkms. */
@@ -369,4 +371,55 @@ export function failures(r: ScenarioReport): string[] {
     ...r.harness.map((h) => `harness: ${h}`),
     ...r.points.filter((p) => p.problems.length).map((p) => `${p.syscall}#${p.n} [${p.killed}: ${p.site}] exit ${p.exit}, recovery ${p.recovery}:\n    ${p.problems.join('\n    ')}`),
   ];
+}
+
+/** One core lifecycle command under kill points: on a 6.1 and the 6.12 kernel, and on 6.12 with a distribution hello. */
+export interface CoreKillCase {
+  op: string;
+  /** Test title for kernel `k`; `original` adds the in-tree variant's words. */
+  title: (k: string) => string;
+  originalWords: string;
+  /** The DKMS state before the command (after layout, original and depmod). */
+  state: (t: Trees, k: string) => void;
+  command: (t: Trees, k: string) => string[];
+  /** Where the distribution's bytes must be after a clean run: in the archive, or back in place. */
+  original: 'archived' | 'restored';
+  originalNote: string;
+}
+
+export function describeCoreKillPoints(c: CoreKillCase): void {
+  const [K61, K612] = twoKernels();
+  describe(`kill points: ${c.op}`, () => {
+    for (const [k, original] of [
+      [K61, false],
+      [K612, false],
+      [K612, true],
+    ] as const) {
+      test.concurrent(`${c.title(k)}${original ? `, ${c.originalWords}` : ''}`, async ({ expect }) => {
+        let placed = '';
+        let placedBytes = Buffer.alloc(0);
+        const r = await runKillScenario({
+          label: `${c.op} ${k}${original ? ' original' : ''}`,
+          prepare(t: Trees) {
+            layout(t, k);
+            if (original) {
+              placed = placeOriginal(t, k);
+              placedBytes = readFileSync(placed);
+            }
+            depmod(t, k);
+            c.state(t, k);
+          },
+          command: (t) => c.command(t, k),
+          status: (t) => ['status', ...t.treeArgs],
+          recover: (t) => ['bundle', 'recover', '-k', k, ...t.treeArgs],
+          checkAfter(t) {
+            if (!original) return;
+            const where = c.original === 'archived' ? join(t.dkmsTree, 'hello/original_module', k, 'x86_64', placed.split('/').pop()!) : placed;
+            expect(readFileSync(where).equals(placedBytes), c.originalNote).toBe(true);
+          },
+        });
+        expect(failures(r)).toEqual([]);
+      }, KILL_TEST_TIMEOUT);
+    }
+  });
 }
