@@ -96,7 +96,7 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
   const dkmsBuild = buildDir(ctx.roots, m);
   const cc = await kernelCc(ksrc);
   const env = buildEnv(cc);
-  env.PATH = `${await paholeShimDir(ctx.roots.dkmsTree)}:${env.PATH ?? '/usr/bin:/bin'}`;
+  env.PATH = `${await paholeShimDir(ctx.cacheDir)}:${env.PATH ?? '/usr/bin:/bin'}`;
 
   const packaging = await planPackaging(ctx, t, ksrc);
   let key: string | null = null;

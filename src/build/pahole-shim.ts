@@ -26,9 +26,9 @@ done
 exec pahole "$@"
 `;
 
-/** Directory holding the shim (created once per tree); prepend it to PATH for make. */
-export async function paholeShimDir(dkmsTree: string): Promise<string> {
-  const dir = join(dkmsTree, '.kbundle-tools');
+/** Directory holding the shim (created once, in the cache dir: it is not part of any module's DKMS state); prepend it to PATH for make. */
+export async function paholeShimDir(cacheDir: string): Promise<string> {
+  const dir = join(cacheDir, 'tools');
   const file = join(dir, 'pahole');
   if (!existsSync(file)) {
     await writeFileDurable(file, SCRIPT, { mode: 0o755 });

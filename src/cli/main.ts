@@ -5,14 +5,6 @@ import { basename } from 'node:path';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
 import { normalizeArgv } from './argv.js';
-import { registerAutoinstall } from './commands/autoinstall.js';
-import { registerConf } from './commands/conf.js';
-import { registerLifecycle } from './commands/lifecycle.js';
-import { registerMok } from './commands/mok.js';
-import { registerStatus } from './commands/status.js';
-import { registerTarball } from './commands/tarball.js';
-import { registerBundle } from './commands/bundle.js';
-import { registerBundleInstall } from './commands/bundle-install.js';
 import type { CommonOptions } from './options.js';
 import { printError } from './report.js';
 
@@ -34,7 +26,35 @@ export function versionText(invokedAs: string | undefined): string {
 }
 
 /** Nested command groups: their sub-command moves to the front along with them. */
-const NESTED = new Set(['bundle']);
+const NESTED = new Set(['bundle', 'dropin']);
+
+type Runner = (fn: (positional: string[], o: CommonOptions) => Promise<number>) => (...args: unknown[]) => Promise<void>;
+type Register = (program: Command, run: Runner) => void;
+
+/**
+ * Each command group and the module that registers it. Only the group a run
+ * names is loaded: through a package's postinst kbundle starts once per
+ * kernel and step (`dkms status`, `build`, `install`), so start-up is paid
+ * many times, and loading every command's dependencies (signing, bundles,
+ * YAML, JSON Schema) would be most of a short call's time.
+ */
+const GROUPS: Array<{ names: string[]; load: () => Promise<Register> }> = [
+  { names: ['add', 'build', 'install', 'uninstall', 'unbuild', 'remove'], load: async () => (await import('./commands/lifecycle.js')).registerLifecycle },
+  { names: ['status'], load: async () => (await import('./commands/status.js')).registerStatus },
+  { names: ['autoinstall', 'match'], load: async () => (await import('./commands/autoinstall.js')).registerAutoinstall },
+  { names: ['conf'], load: async () => (await import('./commands/conf.js')).registerConf },
+  { names: ['generate_mok'], load: async () => (await import('./commands/mok.js')).registerMok },
+  { names: ['mktarball', 'ldtarball'], load: async () => (await import('./commands/tarball.js')).registerTarball },
+  { names: ['common-postinst'], load: async () => (await import('./commands/common-postinst.js')).registerCommonPostinst },
+  { names: ['dropin'], load: async () => (await import('./commands/dropin.js')).registerDropin },
+  {
+    names: ['bundle'],
+    load: async () => {
+      const [{ registerBundle }, { registerBundleInstall }] = await Promise.all([import('./commands/bundle.js'), import('./commands/bundle-install.js')]);
+      return (program, run) => registerBundleInstall(registerBundle(program, run), run);
+    },
+  },
+];
 
 export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
@@ -53,16 +73,12 @@ export async function main(argv: string[]): Promise<number> {
     .command('version')
     .description('print the kbundle version and the dkms version it is compatible with')
     .action(() => void process.stdout.write(`${versionText(argv[1])}\n`));
-  registerLifecycle(program, run);
-  registerStatus(program, run);
-  registerAutoinstall(program, run);
-  registerConf(program, run);
-  registerMok(program, run);
-  registerTarball(program, run);
-  registerBundleInstall(registerBundle(program, run), run);
-
-  const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+  const names = new Set(['version', ...GROUPS.flatMap((g) => g.names)]);
   const args = normalizeArgv(argv.slice(2), names, NESTED);
+  // The named group only; --help, no command or an unknown word: all of them, so commander lists or rejects.
+  const named = GROUPS.filter((g) => g.names.includes(args[0] ?? ''));
+  const versionOnly = args[0] === 'version' || (!named.length && args.some((a) => a === '-V' || a === '--version'));
+  if (!versionOnly) for (const g of named.length ? named : GROUPS) (await g.load())(program, run);
   try {
     await program.parseAsync(args, { from: 'user' });
     return exitCode;

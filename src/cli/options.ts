@@ -14,7 +14,6 @@ import type { ModuleRef, Target } from '../tree/paths.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
 import { pairKernelsArches, splitModuleVersion } from './argv.js';
-import { withTreeLock } from '../recovery/recover.js';
 import { DEFAULT_LOCK_TIMEOUT_MS } from '../recovery/tree-lock.js';
 
 export interface CommonOptions {
@@ -61,7 +60,7 @@ export function addCommonOptions(cmd: Command): Command {
     .option('--verbose', 'more detail')
     .option('--json', 'machine-readable output where supported')
     .option('--no-cache', 'do not use the build cache')
-    .option('--cache-dir <dir>', 'build cache dir (default <dkmstree>/.kbundle-cache)')
+    .option('--cache-dir <dir>', 'build cache dir (default /var/cache/kbundle for /var/lib/dkms, else <dkmstree>/.kbundle-cache)')
     .option('--directive <NAME=value>', 'extra dkms.conf directive (repeatable)', collect, [])
     .option('-c <file>', 'use this dkms.conf instead of the module\'s own')
     .option('--lock-timeout <seconds>', 'wait this long for another kbundle command on the same DKMS tree (default 3600)')
@@ -70,6 +69,18 @@ export function addCommonOptions(cmd: Command): Command {
     .addOption(new Option('--no-initrd').hideHelp())
     .addOption(new Option('--no-clean-kernel').hideHelp())
     .addOption(new Option('--no-prepare-kernel').hideHelp());
+}
+
+/**
+ * The system's DKMS tree keeps its cache in /var/cache/kbundle (FHS 5.5:
+ * data that can be regenerated and deleted without loss), so removing or
+ * purging a module leaves nothing of it under /var/lib/dkms, as with dkms,
+ * while a reinstall still finds its earlier builds. Any other tree (scratch,
+ * --dkmstree) keeps its cache inside itself, so it stays one self-contained
+ * directory.
+ */
+export function defaultCacheDir(dkmsTree: string): string {
+  return dkmsTree === '/var/lib/dkms' ? '/var/cache/kbundle' : join(dkmsTree, '.kbundle-cache');
 }
 
 export async function contextFrom(o: CommonOptions, firstKernel?: string): Promise<RunContext> {
@@ -90,7 +101,7 @@ export async function contextFrom(o: CommonOptions, firstKernel?: string): Promi
     jobs,
     force: Boolean(o.force),
     noCache: !o.cache,
-    cacheDir: resolve(o.cacheDir ?? join(dkmsTree, '.kbundle-cache')),
+    cacheDir: resolve(o.cacheDir ?? defaultCacheDir(dkmsTree)),
     kernelSourceDir: o.kernelsourcedir ? resolve(o.kernelsourcedir) : undefined,
     noDepmod: !o.depmod,
     quiet,
@@ -98,7 +109,7 @@ export async function contextFrom(o: CommonOptions, firstKernel?: string): Promi
     osRelease: readOsRelease(),
     directives: o.directive,
     confOverride: o.c ? resolve(o.c) : undefined,
-    progress: makeProgress(quiet || Boolean(o.json)),
+    progress: makeProgress(quiet || Boolean(o.json), 'stdout'),
     say: (line) => {
       if (!quiet) process.stdout.write(`${line}\n`);
     },
@@ -146,6 +157,8 @@ export function locked(name: string, fn: Action): Action {
   return async (positional, o) => {
     const ctx = await contextFrom(o);
     const what = [name, o.module ?? positional[0]].filter(Boolean).join(' ');
+    // Loaded here, not at start-up: recovery pulls in every mutating step's code.
+    const { withTreeLock } = await import('../recovery/recover.js');
     return withTreeLock(ctx, what, () => fn(positional, o), lockTimeoutMs(o));
   };
 }

@@ -3,7 +3,7 @@
  * DKMS's whitelist (read_framework_conf).
  */
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { rejectionMessage } from './limits.js';
 import { runSafeSource } from './run-bash.js';
@@ -55,6 +55,8 @@ export async function readFrameworkConf(path = '/etc/dkms/framework.conf', kerne
   const files = (await frameworkFiles(path)).filter((f) => existsSync(f));
   // Nothing to source: skip the bash run (it is most of a `status` run's cost).
   if (files.length === 0) return {};
+  const literal = await literalAssignments(files);
+  if (literal) return typed(literal, files);
   const r = await runSafeSource({
     whitelist: FRAMEWORK_VARIABLES,
     vars: kernelver ? { kernelver } : {},
@@ -62,10 +64,18 @@ export async function readFrameworkConf(path = '/etc/dkms/framework.conf', kerne
     cwd: '/',
   });
   if (r.rejected.length) throw new KbundleError(rejectionMessage(files, r.rejected), ExitCode.General);
-  const out: Record<string, string | number> = {};
+  const values = new Map<string, string>();
   for (const [name, arr] of r.raw) {
     const v = arr.get(0);
-    if (v === undefined || v === '') continue;
+    if (v !== undefined) values.set(name, v);
+  }
+  return typed(values, files);
+}
+
+function typed(values: Map<string, string>, files: string[]): FrameworkConf {
+  const out: Record<string, string | number> = {};
+  for (const [name, v] of values) {
+    if (v === '' || !FRAMEWORK_VARIABLES.includes(name)) continue;
     out[camel(name)] = v;
   }
   if (out.parallelJobs !== undefined) {
@@ -76,4 +86,32 @@ export async function readFrameworkConf(path = '/etc/dkms/framework.conf', kerne
     out.parallelJobs = n;
   }
   return out as FrameworkConf;
+}
+
+/** One line of a framework file that bash would read as nothing but `name=literal`. */
+const LITERAL_LINE = /^[ \t]*(?:export[ \t]+)?([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"$`\\!*?[]*)"|'([^'"$`\\!*?[]*)'|([^\s"'$`\\;&|<>(){}*?[\]~#!]*))(?:[ \t]+#.*)?[ \t]*$/;
+
+/**
+ * The values of framework files that hold only comments, blank lines and
+ * literal assignments (Debian's framework.conf is all comments), read without
+ * bash: sourcing them could not give anything else, and the bash run is most
+ * of a short command's cost. Anything else (an expansion, a command, a
+ * continuation line) returns null and the files are sourced as DKMS does.
+ */
+export async function literalAssignments(files: string[]): Promise<Map<string, string> | null> {
+  const values = new Map<string, string>();
+  for (const f of files) {
+    const text = await readFile(f, 'utf8');
+    for (const line of text.split('\n')) {
+      const t = line.trim();
+      if (t === '' || t.startsWith('#')) continue;
+      const m = LITERAL_LINE.exec(line);
+      if (!m) return null;
+      // safe_source echoes each value unquoted and sources that line back:
+      // runs of blanks become one space, leading and trailing ones go.
+      const v = m[2] ?? m[3] ?? m[4] ?? '';
+      values.set(m[1]!, v.split(/[ \t\n]+/).filter(Boolean).join(' '));
+    }
+  }
+  return values;
 }

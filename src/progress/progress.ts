@@ -89,7 +89,14 @@ export class TtyProgress implements Progress {
   }
 }
 
-export function makeProgress(quiet: boolean): Progress {
+/**
+ * stream: where plain lines go. DKMS's own commands print their progress on
+ * stdout, so scripts that silence a step with `> /dev/null` (common.postinst
+ * does for `dkms build`) see only errors; bundle commands keep stdout for
+ * results. The redrawn TTY display always uses stderr.
+ */
+export function makeProgress(quiet: boolean, stream: 'stdout' | 'stderr' = 'stderr'): Progress {
   if (quiet) return silentProgress;
-  return process.stderr.isTTY ? new TtyProgress() : new PlainProgress();
+  if (process.stderr.isTTY) return new TtyProgress();
+  return new PlainProgress(stream === 'stdout' ? process.stdout : process.stderr);
 }

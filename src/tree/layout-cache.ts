@@ -4,7 +4,7 @@
  *
  * DKMS sources the conf for every line it prints. kbundle evaluates each
  * distinct conf once per set of inputs that can change its result, and
- * remembers the answer under <dkmstree>/.kbundle-cache/conf/<key>.json:
+ * remembers the answer under <cache dir>/conf/<key>.json:
  *
  * - A conf (and any override file) that src/conf/static-scan.ts calls static
  *   gives the same result for the same bytes and the same values of the
@@ -40,8 +40,8 @@ import { sweepTemps, writeFileDurable } from '../util/atomic.js';
 
 export const LAYOUT_CACHE_FORMAT = 'kbundle-conf-layout-v1';
 
-/** <dkmstree>/.kbundle-cache/conf */
-export const layoutCacheDir = (dkmsTree: string): string => join(dkmsTree, '.kbundle-cache', 'conf');
+/** <cache dir>/conf (the cache dir: --cache-dir, default in src/cli/options.ts defaultCacheDir) */
+export const layoutCacheDir = (cacheDir: string): string => join(cacheDir, 'conf');
 
 export interface ConfModuleLayout {
   destName: string;

@@ -84,8 +84,8 @@ describe('build behaviour', () => {
     addSource(s, 'bundles/hello-1.0');
     const r = run(['build', 'hello/1.0', '-k', K1, '-k', K2, '-j', '2', '--no-cache']);
     expect(r.code, r.stderr).toBe(0);
-    // Plain progress lines (no TTY): both kernels start before either finishes.
-    const lines = r.stderr.split('\n');
+    // Plain progress lines (no TTY), on stdout as dkms's: both kernels start before either finishes.
+    const lines = r.stdout.split('\n');
     const started = (k: string) => lines.findIndex((l) => l.includes(k) && l.endsWith(': started'));
     const finished = (k: string) => lines.findIndex((l) => l.includes(k) && / done in /.test(l));
     expect(started(K1)).toBeGreaterThanOrEqual(0);
