@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // the drop-in suite is its own step (npm run test:dropin, its own config)
+    exclude: ['test/dropin/**', 'node_modules/**'],
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',

@@ -308,10 +308,14 @@ async function runBuildSteps(ctx: RunContext, m: ModuleRef, t: Target, conf: Eva
     build_dir: d.kbuild,
   });
   const redirect = (cmd: string) => redirectBuildDir(cmd, d.dkmsBuild, d.kbuild);
-  // Debug info (and so the linker's build-id) would otherwise embed this
-  // run's scratch path; mapping it makes the module bytes independent of
-  // where the tree lives, which bundles need to be reproducible.
-  const kcflags = [d.env.KCFLAGS, `-ffile-prefix-map=${d.kbuild}=/usr/src/${m.module}-${m.version}`].filter(Boolean).join(' ');
+  // Debug info (and so the linker's build-id, which stays after stripping)
+  // would otherwise embed this run's scratch path. It is mapped to the
+  // directory dkms 3.0.10 builds in on a standard system
+  // (/var/lib/dkms/<m>/<v>/build): the bytes are then independent of where
+  // the tree lives (bundles are reproducible) and the same as dkms's own
+  // build of the same source for the same kernel (a module moves between
+  // the two tools unchanged).
+  const kcflags = [d.env.KCFLAGS, `-ffile-prefix-map=${d.kbuild}=/var/lib/dkms/${m.module}/${m.version}/build`].filter(Boolean).join(' ');
   const opts = { cwd: d.kbuild, env: { ...d.env, KCFLAGS: kcflags } };
 
   let code = await d.log.step('Copying source', `cp -a ${shellQuote(d.source)}/. ${shellQuote(d.kbuild)}/`, `cp -a ${d.source}/. ${d.kbuild}/`, { cwd: d.kbuild });

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export const CACHE_FORMAT = 'kbundle-build-cache-v1';
+// v2: the build dir maps to dkms's build path (module bytes changed).
+export const CACHE_FORMAT = 'kbundle-build-cache-v2';
 
 export interface CacheKeyInputs {
   sourceDigest: string;

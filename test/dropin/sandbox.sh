@@ -15,7 +15,6 @@ exec unshare -m --propagation private -- bash -c '
   mount -t overlay overlay -o "lowerdir=/,upperdir=$s/upper,workdir=$s/work" "$s/root"
   for d in proc sys dev; do mount --rbind "/$d" "$s/root/$d"; done
   mount -t tmpfs tmpfs "$s/root/run"
-  mount -t tmpfs tmpfs "$s/root/tmp"
   exec chroot "$s/root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 ' sandbox "$state" "$@"
