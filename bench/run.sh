@@ -6,3 +6,4 @@ node bench/core.mjs "$@"
 node bench/status-dkms-tree.mjs "$@"
 node bench/bundle.mjs "$@"
 node bench/installer.mjs
+node bench/dropin-packages.mjs "$@"
