@@ -70,10 +70,16 @@ export class Sandbox {
       echo '## modules.dep'; grep -h -E '^(updates|extra)/' /lib/modules/*/modules.dep 2>/dev/null | sort
       echo '## tree'; cd /var/lib/dkms && find . -mindepth 1 -maxdepth 1 -name ${JSON.stringify(module)} | sort
     `);
-    const section = (name: string) => {
-      const m = new RegExp(`## ${name}\\n([\\s\\S]*?)(?=\\n## |$)`).exec(r.stdout);
-      return (m?.[1] ?? '').split('\n').filter(Boolean);
-    };
+    // Line by line: an empty section is followed directly by the next header.
+    const sections = new Map<string, string[]>();
+    let current: string[] = [];
+    for (const line of r.stdout.split('\n')) {
+      const header = /^## (.+)$/.exec(line);
+      if (header) sections.set(header[1]!, (current = []));
+      else if (line) current.push(line);
+    }
+    if (r.code !== 0 || !sections.has('tree')) throw new Error(`snapshot failed (exit ${r.code}): ${r.stderr}`);
+    const section = (name: string) => sections.get(name) ?? [];
     // Module files are read from the copy's upper layer (the installs wrote them there; /lib is /usr/lib on Debian 12).
     const files = section('files').map((f) => `${f} ${moduleIdentity(this.hostPath(f))}`);
     return { status: section('status'), files, modulesDep: section('modules.dep'), tree: section('tree') };
