@@ -37,7 +37,7 @@ function deb(pkg) {
 function inBox(state, script) {
   const t = process.hrtime.bigint();
   const r = spawnSync('bash', [sandbox, state, 'bash', '-c', script], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  return { s: Number(process.hrtime.bigint() - t) / 1e9, code: r.status, out: r.stdout + r.stderr };
+  return { s: Number(process.hrtime.bigint() - t) / 1e9, code: r.status, out: r.stdout + r.stderr, stdout: r.stdout };
 }
 
 const SETUP = {
@@ -67,7 +67,8 @@ for (const pkg of packages) {
         const w = inBox(state, `dpkg -i ${file} >/dev/null 2>&1`);
         cold.push(c.s);
         warm.push(w.s);
-        status.push(Number(st.out.trim().split('\n').pop()));
+        // stdout only: dkms writes 'write error: Broken pipe' to stderr when head closes the pipe
+        status.push(Number(st.stdout.trim().split('\n').pop()));
         codes = `${c.code}/${w.code}`;
       } finally {
         rmSync(state, { recursive: true, force: true });
