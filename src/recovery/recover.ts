@@ -50,7 +50,7 @@ function installDirsOf(op: JournalOp): string[] {
 
 async function resumeOp(io: RunContext, op: JournalOp): Promise<RecoveryResult> {
   if (op.kind === 'bundle-install') {
-    const { resumeBundleInstall } = await import('../installer/install.js');
+    const { resumeBundleInstall } = await import('../deploy/deploy.js');
     return resumeBundleInstall(io, op);
   }
   const ctx = contextFromRecord(op.ctx, io);
@@ -118,7 +118,7 @@ export async function recoverTree(io: RunContext): Promise<RecoveryResult> {
     forgetJournal(tree);
     if ((await readOps(tree)).length) throw new KbundleError(`recovery left ops in ${journalPath(tree)}`, BundleExit.RecoveryFailed);
   }
-  const { collectGarbage } = await import('../installer/install.js');
+  const { collectGarbage } = await import('../deploy/deploy.js');
   await collectGarbage(io);
   return result;
 }

@@ -123,8 +123,8 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
     .option('-j <jobs>', 'make jobs for a source build')
     .action(
       r(async (p, o) => {
-        const { installBundle } = await import('../../installer/install.js');
-        const { formatPlan } = await import('../../installer/plan.js');
+        const { installBundle } = await import('../../deploy/deploy.js');
+        const { formatPlan } = await import('../../deploy/plan.js');
         const trustedKeys = await keysOf(o);
         const { ctx, root } = await installerContext(o);
         const t = await targetOf(o, root);
@@ -146,9 +146,9 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
 
   keyOptions(treeOptions(bundle.command('plan').description('print what bundle install would do (which step wins, and why), touching nothing').argument('<file>'))).action(
     r(async (p, o) => {
-      const { openVerified } = await import('../../installer/install.js');
-      const { preparePlan } = await import('../../installer/prepare.js');
-      const { formatPlan } = await import('../../installer/plan.js');
+      const { openVerified } = await import('../../deploy/deploy.js');
+      const { preparePlan } = await import('../../deploy/prepare.js');
+      const { formatPlan } = await import('../../deploy/plan.js');
       const trustedKeys = await keysOf(o);
       const { ctx, root } = await installerContext(o);
       const t = await targetOf(o, root);
@@ -173,8 +173,8 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
     .option('--compress <kind>', 'none|gz|xz|zst (default: as the target kernel\'s modules, none if unknown)')
     .action(
       r(async (p, o) => {
-        const { openVerified } = await import('../../installer/install.js');
-        const { extractForKernel } = await import('../../installer/extract.js');
+        const { openVerified } = await import('../../deploy/deploy.js');
+        const { extractForKernel } = await import('../../deploy/extract.js');
         const { detectKernelCompression } = await import('../../kmod/compression.js');
         const { installedLocation } = await import('../../lifecycle/context.js');
         const trustedKeys = await keysOf(o);
@@ -209,7 +209,7 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
     .option('-j <jobs>', 'make jobs for a source build')
     .action(
       r(async (_p, o) => {
-        const { autoinstallFromBundles } = await import('../../installer/install.js');
+        const { autoinstallFromBundles } = await import('../../deploy/deploy.js');
         const { ctx, root } = await installerContext(o);
         const t = await targetOf(o, root);
         const res = await autoinstallFromBundles(ctx, root, [t], lockTimeout(o));

@@ -36,7 +36,7 @@ export function defaultCacheDir(): string {
 
 /** Public keys named by --key (repeatable) and every *.pub in --keyring. */
 export async function trustedKeysFrom(o: Pick<BundleOptions, 'key' | 'keyring'>) {
-  const { loadPublicKey } = await import('../../bundle/sign-index.js');
+  const { loadPublicKey } = await import('../../sign/minisign.js');
   const files = [...o.key];
   if (o.keyring) {
     if (!existsSync(o.keyring)) throw new KbundleError(`--keyring ${o.keyring} does not exist.`, BundleExit.BadKey);
@@ -74,8 +74,8 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--json', 'print the result as JSON')
     .action(
       r(async (p, o) => {
-        const { buildBundle } = await import('../../bundler/build-bundle.js');
-        const { parseShard } = await import('../../bundler/matrix.js');
+        const { buildBundle } = await import('../../bundle-build/build-bundle.js');
+        const { parseShard } = await import('../../bundle-build/matrix.js');
         const shard = o.shard ? parseShard(o.shard) : null;
         if (typeof shard === 'string') throw new KbundleError(shard, ExitCode.Usage);
         const jobs = o.j !== undefined ? Number(o.j) : availableParallelism();
@@ -96,7 +96,7 @@ export function registerBundle(program: Command, run: Runner): Command {
         });
         if (o.json) {
           // The file's own sha256 is hashed here, from the finished file, not while packing (bundle-file.ts says why).
-          const { digestFile } = await import('../../bundle/digest.js');
+          const { digestFile } = await import('../../bundle/model/digest.js');
           const fileDigest = (await digestFile(res.file)).digest;
           process.stdout.write(`${JSON.stringify({ file: res.file, digest: res.write.digest, fileDigest, size: res.write.size, built: res.built, missing: res.missing }, null, 2)}\n`);
         }
@@ -128,7 +128,7 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--json', 'print the verified index as JSON')
     .action(
       r(async (p, o) => {
-        const { verifyBundle } = await import('../../bundle/open.js');
+        const { verifyBundle } = await import('../../bundle/read/open.js');
         const trustedKeys = await trustedKeysFrom(o);
         if (!trustedKeys.length) throw new KbundleError('bundle verify needs a trusted key: --key FILE.pub or --keyring DIR.', BundleExit.UntrustedKey);
         const idx = await verifyBundle(resolve(p[0]!), { trustedKeys });
@@ -147,7 +147,7 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--json', 'JSON for scripts')
     .action(
       r(async (p, o) => {
-        const { verifyBundle } = await import('../../bundle/open.js');
+        const { verifyBundle } = await import('../../bundle/read/open.js');
         const trustedKeys = await trustedKeysFrom(o);
         const idx = await verifyBundle(resolve(p[0]!), { trustedKeys, skipSignature: trustedKeys.length === 0 });
         const signatureChecked = trustedKeys.length > 0;
@@ -192,8 +192,8 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--keyring <dir>', 'directory of trusted *.pub keys')
     .action(
       r(async (p, o) => {
-        const { mergeBundles } = await import('../../bundle/merge.js');
-        const { loadSecretKey } = await import('../../bundle/sign-index.js');
+        const { mergeBundles } = await import('../../bundle/write/merge.js');
+        const { loadSecretKey } = await import('../../sign/minisign.js');
         const signingKey = await loadSecretKey(resolve(o.signKey!));
         const extra = await trustedKeysFrom(o);
         const res = await mergeBundles(p.map((f) => resolve(f)), resolve(o.output!), { trustedKeys: [signingKey.publicKey, ...extra], signingKey });
@@ -209,7 +209,7 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--force', 'overwrite existing files')
     .action(
       r(async (p, o) => {
-        const { generateKeys } = await import('../../bundle/sign-index.js');
+        const { generateKeys } = await import('../../sign/minisign.js');
         const base = resolve(p[0]!);
         for (const f of [`${base}.key`, `${base}.pub`]) {
           if (existsSync(f) && !o.force) throw new KbundleError(`${f} exists; use --force to overwrite.`, ExitCode.General);
