@@ -12,7 +12,6 @@ import { machine, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { buildTarget } from '../build/build-target.js';
 import { runPool, scheduleBuilds } from '../build/plan.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { loadSecretKey } from '../sign/minisign.js';
 import { newestMtime } from '../tar/repro-tar.js';
 import { writeBundle, type ModuleSpec, type PackageSpec, type TargetSpec, type WriteResult } from '../bundle/write/writer.js';
@@ -30,6 +29,7 @@ import { describeModule } from './describe-module.js';
 import { buildMatrix, shardOf, type MatrixEntry, type Shard } from './matrix.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { ExitCode } from '../util/exit-codes.js';
 
 const run = promisify(execFile);
 
@@ -54,8 +54,8 @@ export interface BundleBuildResult {
 }
 
 function requireFile(path: string | undefined, what: string): string {
-  if (!path) throw new KbundleError(`kbundle.yaml has no ${what}; every module in a bundle is signed and the bundle index is signed.`, BundleExit.BadManifest);
-  if (!existsSync(path)) throw new KbundleError(`${what} ${path} does not exist.`, BundleExit.BadKey);
+  if (!path) throw new KbundleError(`kbundle.yaml has no ${what}; every module in a bundle is signed and the bundle index is signed.`, ExitCode.BadManifest);
+  if (!existsSync(path)) throw new KbundleError(`${what} ${path} does not exist.`, ExitCode.BadKey);
   return path;
 }
 
@@ -75,7 +75,7 @@ export async function buildBundle(o: BundleBuildOptions): Promise<BundleBuildRes
   const kernels = resolveKernelTargets(manifest.kernels);
   for (const a of manifest.arches) {
     if (a !== machine()) {
-      throw new KbundleError(`${manifest.file}: arch ${a} needs a cross build, which this kbundle version does not do yet (this machine is ${machine()}).`, BundleExit.BadManifest);
+      throw new KbundleError(`${manifest.file}: arch ${a} needs a cross build, which this kbundle version does not do yet (this machine is ${machine()}).`, ExitCode.BadManifest);
     }
   }
   const moduleKey = requireFile(manifest.signing?.moduleKey, 'signing.moduleKey');

@@ -1,4 +1,3 @@
-export { BundleExit, type BundleExitCode } from './exit-codes.js';
 export { canonicalJson, canonicalJsonBytes, byteOrder } from './model/canonical-json.js';
 export { digestOf, digestFile, digestStream, descriptor, fileDescriptor, ociToIntegrity, VerifyingStream, type Digested } from './model/digest.js';
 export { compressStream, ZstdDecoder, zstdParameters, DEFAULT_ZSTD_LEVEL, type ZstdParameters } from './model/zstd.js';

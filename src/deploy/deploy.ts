@@ -13,7 +13,6 @@ import { openBundle, type OpenBundle } from '../bundle/read/open.js';
 import type { PublicKey } from '../sign/minisign.js';
 import type { RunContext } from '../lifecycle/context.js';
 import { sourceDir, versionDir, type Target } from '../tree/paths.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { KbundleError } from '../util/errors.js';
 import { isDir, pathExists } from '../util/fs.js';
 import { beginOp, endOp, journalPath } from '../recovery/journal.js';
@@ -26,6 +25,7 @@ import type { InstallPlan } from './plan.js';
 import { preparePlan, type PlanRequest } from './prepare.js';
 import { discardStaging, stageInstall } from './stage.js';
 import { bundlesDir, installedOn, readReceipts, stagingRoot, storedBundlePath, writeReceipt } from './state.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export interface InstallRequest extends PlanRequest {
   trustedKeys: PublicKey[];
@@ -211,7 +211,7 @@ export async function autoinstallFromBundles(ctx: RunContext, root: string, targ
         if (pkgs.every((p) => present.has(p))) continue;
         try {
           const bundle = await openBundle(join(ctx.roots.dkmsTree, r.file), { trustedKeys: [], skipSignature: true });
-          if (bundle.index.rootDigest !== r.rootDigest) throw new KbundleError(`stored bundle ${r.file} does not match its receipt`, BundleExit.DigestMismatch);
+          if (bundle.index.rootDigest !== r.rootDigest) throw new KbundleError(`stored bundle ${r.file} does not match its receipt`, ExitCode.DigestMismatch);
           const req: PlanRequest = { root, kernel: t.kernel, arch: t.arch, signatureChecked: true, allowDowngrade: false, requireTrustedSigner: false, force: false };
           const { plan } = await preparePlan(ctx, bundle, req);
           plan.packages = plan.packages.filter((p) => pkgs.includes(p.package) && !present.has(p.package));

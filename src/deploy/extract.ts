@@ -9,13 +9,13 @@ import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { commitStagedDir, tempPathFor } from '../util/atomic.js';
 import type { OpenBundle } from '../bundle/read/open.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { isElf } from '../elf/elf-file.js';
 import { compressModule, type ModuleCompression } from '../kmod/compression.js';
 import { readTargetFacts } from '../target/facts.js';
 import { KbundleError } from '../util/errors.js';
 import { pathExists } from '../util/fs.js';
 import { planInstall, type PackagePlan } from './plan.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export interface ExtractRequest {
   root: string;
@@ -54,7 +54,7 @@ export async function extractForKernel(bundle: OpenBundle, req: ExtractRequest):
     // Preparing media for a kernel this machine does not have: nothing to compare with, so only a build for that very release qualifies.
     const own = facts.vermagic === null ? bundle.index.packages.find((x) => x.name === p.package)?.targets.find((t) => t.kernelRelease === req.kernel && t.arch === req.arch) : undefined;
     if (!own) {
-      throw new KbundleError(`${p.package}/${p.version}: the bundle has no binary for kernel ${req.kernel} (${req.arch}).`, BundleExit.NoMatch, p.explanation);
+      throw new KbundleError(`${p.package}/${p.version}: the bundle has no binary for kernel ${req.kernel} (${req.arch}).`, ExitCode.NoMatch, p.explanation);
     }
     return {
       ...p,
@@ -77,7 +77,7 @@ export async function extractForKernel(bundle: OpenBundle, req: ExtractRequest):
     for (const p of picks) {
       for (const m of p.modules) {
         const blob = join(tmp, '.blobs', m.digest!.replace(/^sha256:/, ''));
-        if (!isElf(await readFile(blob))) throw new KbundleError(`module ${m.name} (${m.digest}) is not an ELF file`, BundleExit.BadLayout);
+        if (!isElf(await readFile(blob))) throw new KbundleError(`module ${m.name} (${m.digest}) is not an ELF file`, ExitCode.BadLayout);
         const finalPath = join(tmp, m.installPath.slice(out.length));
         const plain = finalPath.replace(/\.ko(\.gz|\.xz|\.zst)$/, '.ko');
         await mkdir(dirname(plain), { recursive: true });

@@ -6,13 +6,13 @@
  * both call this.
  */
 import type { BundleIndex, PackageSummary } from '../bundle/read/verify.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import type { ModuleCompression } from '../kmod/compression.js';
 import { compareVersions } from '../lifecycle/versions.js';
 import { candidatesFromTargetConfig, explain, selectBinary, type Level, type Selection, type SelectionTarget } from '../select/index.js';
 import { signatureRequired, type SignaturePolicy } from '../target/policy.js';
 import type { Receipt } from './state.js';
 import { signerStatus, type KernelKey, type SignerStatus } from './signer.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export interface PlannedModule {
   name: string;
@@ -139,7 +139,7 @@ export function planInstall(inp: PlanInputs): InstallPlan {
 
   for (const p of packages) {
     if (p.level === 'none') {
-      problems.push({ code: BundleExit.NoMatch, message: `${p.package}/${p.version}: no build in the bundle fits kernel ${target.kernel} (${target.arch}), and it cannot be built from source here.`, details: p.explanation });
+      problems.push({ code: ExitCode.NoMatch, message: `${p.package}/${p.version}: no build in the bundle fits kernel ${target.kernel} (${target.arch}), and it cannot be built from source here.`, details: p.explanation });
     }
     // Anti-rollback (TUF-style): never replace a newer installed bundle of the package with an older one.
     const r = inp.state.receipts.get(p.package);
@@ -148,7 +148,7 @@ export function planInstall(inp: PlanInputs): InstallPlan {
       const older = byVersion > 0 || (byVersion === 0 && r.createdEpoch > epoch(index.created));
       if (older) {
         problems.push({
-          code: BundleExit.Downgrade,
+          code: ExitCode.Downgrade,
           message: `${p.package}: the bundle holds ${p.version} built ${index.created}, older than the installed ${r.version} built ${r.created} (bundle ${r.rootDigest}); refusing to downgrade.`,
           details: ['Pass --allow-downgrade to install it anyway.'],
         });
@@ -160,7 +160,7 @@ export function planInstall(inp: PlanInputs): InstallPlan {
       const why = p.signerStatus === 'unknown' ? 'cannot tell whether the target kernel trusts' : 'the target kernel does not trust';
       const enforcement = required ? 'enforces module signatures' : 'may enforce module signatures (not known for this target)';
       const msg = `${p.package}: the kernel ${enforcement}, and kbundle ${why} the modules' signer ${who}.`;
-      if (inp.requireTrustedSigner) problems.push({ code: BundleExit.UntrustedSigner, message: msg, details: ['Enrol the signer certificate (mokutil --import CERT.der, then reboot and confirm), see docs/installer.md.'] });
+      if (inp.requireTrustedSigner) problems.push({ code: ExitCode.UntrustedSigner, message: msg, details: ['Enrol the signer certificate (mokutil --import CERT.der, then reboot and confirm), see docs/installer.md.'] });
       else warnings.push(`${msg} Enrol it with mokutil --import (docs/installer.md) or the modules will not load.`);
     }
   }
@@ -172,7 +172,7 @@ export function planInstall(inp: PlanInputs): InstallPlan {
       const key = stripCompression(m.installPath);
       const owner = inp.state.owners.get(key) ?? claimed.get(key);
       if (owner && owner !== p.package) {
-        problems.push({ code: BundleExit.FileConflict, message: `${p.package}: ${m.installPath} is already installed by module ${owner}; refusing to overwrite another module's files.`, details: [`Remove ${owner} first (kbundle remove ${owner}/<version> -k ${target.kernel}).`] });
+        problems.push({ code: ExitCode.FileConflict, message: `${p.package}: ${m.installPath} is already installed by module ${owner}; refusing to overwrite another module's files.`, details: [`Remove ${owner} first (kbundle remove ${owner}/<version> -k ${target.kernel}).`] });
       }
       claimed.set(key, p.package);
     }

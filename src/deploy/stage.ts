@@ -10,7 +10,6 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, readFile, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { OpenBundle } from '../bundle/read/open.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { compressModule } from '../kmod/compression.js';
 import { isElf } from '../elf/elf-file.js';
 import { sourceDir, type Roots } from '../tree/paths.js';
@@ -20,6 +19,7 @@ import { KbundleError } from '../util/errors.js';
 import { pathExists, sha256File } from '../util/fs.js';
 import type { InstallPlan, PackagePlan } from './plan.js';
 import { stagingRoot } from './state.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export interface StagedPackage {
   plan: PackagePlan;
@@ -47,7 +47,7 @@ export async function stageInstall(roots: Roots, bundle: OpenBundle, plan: Insta
         await bundle.extractSource(p.package, dest);
         source = join(dest, `${p.package}-${p.version}`);
         if (!(await pathExists(join(source, 'dkms.conf')))) {
-          throw new KbundleError(`${bundle.index.file}: the source of ${p.package}/${p.version} has no ${p.package}-${p.version}/dkms.conf`, BundleExit.BadLayout);
+          throw new KbundleError(`${bundle.index.file}: the source of ${p.package}/${p.version} has no ${p.package}-${p.version}/dkms.conf`, ExitCode.BadLayout);
         }
       }
       let kad: string | null = null;
@@ -72,10 +72,10 @@ export async function stageInstall(roots: Roots, bundle: OpenBundle, plan: Insta
           const blob = join(dir, 'blobs', pm.digest!.replace(/^sha256:/, ''));
           // The signed config says this layer is a module; refuse anything that is not an ELF before it reaches /lib/modules.
           const bytes = await readFile(blob);
-          if (!isElf(bytes)) throw new KbundleError(`${bundle.index.file}: module ${pm.name} (${pm.digest}) is not an ELF file`, BundleExit.BadLayout);
+          if (!isElf(bytes)) throw new KbundleError(`${bundle.index.file}: module ${pm.name} (${pm.digest}) is not an ELF file`, ExitCode.BadLayout);
           const integrity = target.modules.find((x) => x.name === pm.name)?.integrity;
           if (!integrity || !ssri.checkData(bytes, integrity)) {
-            throw new KbundleError(`${bundle.index.file}: module ${pm.name} does not match its integrity ${integrity ?? '(none)'}`, BundleExit.DigestMismatch);
+            throw new KbundleError(`${bundle.index.file}: module ${pm.name} does not match its integrity ${integrity ?? '(none)'}`, ExitCode.DigestMismatch);
           }
           const plain = join(kad, 'module', `${pm.name}.ko`);
           await copyFile(blob, plain);

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { KbundleError } from '../util/errors.js';
-import { BundleExit } from '../bundle/exit-codes.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 /**
  * minisign-compatible Ed25519 signatures (jedisct1/minisign src/minisign.h):
@@ -56,10 +56,10 @@ export function parseSecretKey(pem: string, source = 'secret key'): SecretKey {
   try {
     key = createPrivateKey({ key: pem, format: 'pem' });
   } catch (e) {
-    throw new KbundleError(`${source}: not a PKCS#8 PEM private key (${(e as Error).message})`, BundleExit.BadKey);
+    throw new KbundleError(`${source}: not a PKCS#8 PEM private key (${(e as Error).message})`, ExitCode.BadKey);
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new KbundleError(`${source}: key type is ${key.asymmetricKeyType}, bundle signing needs ed25519`, BundleExit.BadKey);
+    throw new KbundleError(`${source}: key type is ${key.asymmetricKeyType}, bundle signing needs ed25519`, ExitCode.BadKey);
   }
   return secretKeyFromObject(key);
 }
@@ -100,7 +100,7 @@ export function parsePublicKey(text: string, source = 'public key'): PublicKey {
   const b64 = lines.find((l) => !l.startsWith(UNTRUSTED))?.trim() ?? '';
   const bytes = Buffer.from(b64, 'base64');
   if (bytes.length !== 42 || bytes.subarray(0, 2).toString('latin1') !== 'Ed' || bytes.toString('base64') !== b64) {
-    throw new KbundleError(`${source}: not a minisign Ed25519 public key (expected base64 of 42 bytes starting "Ed")`, BundleExit.BadKey);
+    throw new KbundleError(`${source}: not a minisign Ed25519 public key (expected base64 of 42 bytes starting "Ed")`, ExitCode.BadKey);
   }
   return publicKeyFromRaw(bytes.subarray(10, 42), bytes.subarray(2, 10));
 }
@@ -113,7 +113,7 @@ async function readKeyFile(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e) {
-    throw new KbundleError(`cannot read key file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, BundleExit.BadKey);
+    throw new KbundleError(`cannot read key file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.BadKey);
   }
 }
 
@@ -169,7 +169,7 @@ interface ParsedSignature {
 }
 
 function parseMinisign(sigText: string): ParsedSignature {
-  const bad = (why: string) => new KbundleError(`bundle signature ${why}`, BundleExit.BadSignature);
+  const bad = (why: string) => new KbundleError(`bundle signature ${why}`, ExitCode.BadSignature);
   const lines = sigText.split('\n');
   if (lines.length === 5 && lines[4] === '') lines.pop();
   if (lines.length !== 4 || !lines[0].startsWith(UNTRUSTED) || !lines[2].startsWith(TRUSTED)) {
@@ -199,12 +199,12 @@ export function describeMinisign(sigText: string): VerifiedSignature {
  * import the vendor's key vs. get an intact bundle.
  */
 export function verifyMinisign(message: Uint8Array, sigText: string, trusted: PublicKey[]): VerifiedSignature {
-  const bad = (why: string) => new KbundleError(`bundle signature ${why}`, BundleExit.BadSignature);
+  const bad = (why: string) => new KbundleError(`bundle signature ${why}`, ExitCode.BadSignature);
   const { alg, keyNum, sig, globalSig, trustedComment } = parseMinisign(sigText);
   const pk = trusted.find((k) => k.keyNum.equals(keyNum));
   if (!pk) {
     const known = trusted.map((k) => k.keyId).join(', ') || 'none';
-    throw new KbundleError(`bundle is signed by key ${keyIdString(keyNum)}, which is not trusted (trusted keys: ${known})`, BundleExit.UntrustedKey);
+    throw new KbundleError(`bundle is signed by key ${keyIdString(keyNum)}, which is not trusted (trusted keys: ${known})`, ExitCode.UntrustedKey);
   }
   if (!verify(null, alg === 'ED' ? blake2b(message) : message, pk.key, sig)) throw bad(`does not match the signed content (key ${pk.keyId})`);
   if (!verify(null, Buffer.concat([sig, Buffer.from(trustedComment, 'utf8')]), pk.key, globalSig)) {
@@ -223,6 +223,6 @@ function strictBase64(s: string): Buffer | null {
 }
 
 function checkComment(c: string, what: string): void {
-  if (/[\r\n]/.test(c)) throw new KbundleError(`${what} must be one line`, BundleExit.BadSpec);
-  if (Buffer.byteLength(c) > 8192) throw new KbundleError(`${what} is over minisign's 8192-byte limit`, BundleExit.BadSpec);
+  if (/[\r\n]/.test(c)) throw new KbundleError(`${what} must be one line`, ExitCode.BadSpec);
+  if (Buffer.byteLength(c) > 8192) throw new KbundleError(`${what} is over minisign's 8192-byte limit`, ExitCode.BadSpec);
 }

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
 import { byteOrder } from '../bundle/model/canonical-json.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { identityOfFd, sameIdentity, type FileIdentity } from '../util/file-identity.js';
 import { checkEntryName, symlinkStaysInside } from './paths.js';
 import { END_OF_ARCHIVE, encodeHeader, padding } from './ustar.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export type ReproEntry =
   | {
@@ -88,7 +88,7 @@ function checkedEntries(entries: ReproEntry[]): ReproEntry[] {
 function checkDuplicates(sorted: ReproEntry[]): void {
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i]!.path === sorted[i - 1]!.path) {
-      throw new KbundleError(`tar: duplicate entry ${sorted[i]!.path}`, BundleExit.BadSpec);
+      throw new KbundleError(`tar: duplicate entry ${sorted[i]!.path}`, ExitCode.BadSpec);
     }
   }
 }
@@ -130,7 +130,7 @@ const READ_SIZE = 1 << 20;
  * pool left the packer idle most of the time (docs/performance.md).
  */
 function* fileContent(e: { file: string; identity?: FileIdentity }, size: number, scratch: Buffer): Generator<Buffer, void, undefined> {
-  const changed = (how: string) => new KbundleError(`${e.file} ${how}`, BundleExit.DigestMismatch);
+  const changed = (how: string) => new KbundleError(`${e.file} ${how}`, ExitCode.DigestMismatch);
   const fd = openSync(e.file, 'r');
   try {
     if (e.identity && !sameIdentity(identityOfFd(fd), e.identity)) throw changed('changed between hashing and packing');
@@ -151,14 +151,14 @@ function* fileContent(e: { file: string; identity?: FileIdentity }, size: number
 function checkMtime(mtime: number): number {
   // A negative mtime has no octal form; fractions would need pax records.
   if (!Number.isSafeInteger(mtime) || mtime < 0) {
-    throw new KbundleError(`tar mtime must be a non-negative integer of seconds, got ${mtime}`, BundleExit.BadSpec);
+    throw new KbundleError(`tar mtime must be a non-negative integer of seconds, got ${mtime}`, ExitCode.BadSpec);
   }
   return mtime;
 }
 
 function entryPath(p: string): string {
   const r = checkEntryName(p);
-  if ('reason' in r) throw new KbundleError(`tar: entry ${JSON.stringify(p)} ${r.reason}`, BundleExit.BadSpec);
+  if ('reason' in r) throw new KbundleError(`tar: entry ${JSON.stringify(p)} ${r.reason}`, ExitCode.BadSpec);
   return r.path;
 }
 
@@ -219,7 +219,7 @@ function collectTreeSync(dir: string, prefix?: string): ReproEntry[] {
         kinds.set(r, 'other');
         entries.push({ type: 'file', path, file: p, size: st.size, executable: (st.mode & 0o111) !== 0 });
       } else {
-        throw new KbundleError(`${p}: not a regular file, directory or symlink; refusing to pack it`, BundleExit.BadSpec);
+        throw new KbundleError(`${p}: not a regular file, directory or symlink; refusing to pack it`, ExitCode.BadSpec);
       }
     }
   };
@@ -231,7 +231,7 @@ function collectTreeSync(dir: string, prefix?: string): ReproEntry[] {
   };
   for (const [rel, target] of links) {
     if (!symlinkStaysInside(rel, target, lookup)) {
-      throw new KbundleError(`${join(dir, rel)}: symlink to ${JSON.stringify(target)} points outside ${dir}; refusing to pack it`, BundleExit.BadSpec);
+      throw new KbundleError(`${join(dir, rel)}: symlink to ${JSON.stringify(target)} points outside ${dir}; refusing to pack it`, ExitCode.BadSpec);
     }
   }
   return entries;

@@ -4,9 +4,9 @@ import { stagingDirFor } from '../util/atomic.js';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { TarFormatError, TarParser, type TarHeader, type TarSink, type TarType } from './parse.js';
 import { checkEntryName, symlinkStaysInside, type LinkLookup } from './paths.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export interface ExtractLimits {
   /** Largest single file accepted (header size, checked before any byte is read). */
@@ -85,7 +85,7 @@ export class SafeExtraction implements TarSink {
     what: string,
     private readonly limits: Required<ExtractLimits>,
   ) {
-    this.fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${what}: ${msg}`, code);
+    this.fail = (msg, code = ExitCode.UnsafeArchive) => new KbundleError(`${what}: ${msg}`, code);
     this.lookup = (p) => {
       const k = this.kinds.get(p);
       if (!k) return null;
@@ -95,7 +95,7 @@ export class SafeExtraction implements TarSink {
 
   static async begin(dest: string, opts: ExtractOptions = {}): Promise<SafeExtraction> {
     const what = opts.what ?? 'archive';
-    if (await exists(dest)) throw new KbundleError(`${dest} already exists; refusing to extract ${what} over it`, BundleExit.UnsafeArchive);
+    if (await exists(dest)) throw new KbundleError(`${dest} already exists; refusing to extract ${what} over it`, ExitCode.UnsafeArchive);
     // Private until commit; the whole tree is made durable when the installer publishes it (commitStagedDir).
     const staging = await stagingDirFor(dest);
     return new SafeExtraction(staging, dest, what, { ...DEFAULT_LIMITS, ...stripUndefined(opts) });
@@ -141,7 +141,7 @@ export class SafeExtraction implements TarSink {
     const named = checkEntryName(h.name);
     if ('reason' in named) throw fail(`entry ${JSON.stringify(h.name)} ${named.reason}`);
     const path = named.path;
-    if (this.out.length >= limits.maxEntries) throw fail(`more than ${limits.maxEntries} entries`, BundleExit.LimitExceeded);
+    if (this.out.length >= limits.maxEntries) throw fail(`more than ${limits.maxEntries} entries`, ExitCode.LimitExceeded);
     const type = entryType(h.type);
     if (!type) throw fail(`entry ${path} is a ${h.type}; only files, directories and links are allowed`);
     const prior = kinds.get(path);
@@ -162,9 +162,9 @@ export class SafeExtraction implements TarSink {
     const executable = (h.mode & 0o111) !== 0;
     this.current = h;
     if (type === 'file') {
-      if (h.size > limits.maxEntrySize) throw fail(`entry ${path} is ${h.size} bytes, over the ${limits.maxEntrySize}-byte limit`, BundleExit.LimitExceeded);
+      if (h.size > limits.maxEntrySize) throw fail(`entry ${path} is ${h.size} bytes, over the ${limits.maxEntrySize}-byte limit`, ExitCode.LimitExceeded);
       this.total += h.size;
-      if (this.total > limits.maxTotalSize) throw fail(`contents exceed the ${limits.maxTotalSize}-byte limit`, BundleExit.LimitExceeded);
+      if (this.total > limits.maxTotalSize) throw fail(`contents exceed the ${limits.maxTotalSize}-byte limit`, ExitCode.LimitExceeded);
       kinds.set(path, 'file');
       // Synchronous calls: awaiting open/write/chmod/utimes on the thread
       // pool per file and per chunk, not the disk, was the unpack cost (idle

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { KbundleError } from '../../util/errors.js';
-import { BundleExit } from '../exit-codes.js';
 import { identityOfStats, sameIdentity, type FileIdentity } from '../../util/file-identity.js';
 import type { Descriptor } from './oci.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
@@ -60,7 +60,7 @@ export async function hashFile(path: string): Promise<Digested & { identity: Fil
       size += bytesRead;
     }
     if (BigInt(size) !== before.size || !sameIdentity(before, await ident())) {
-      throw new KbundleError(`${path} changed while being hashed`, BundleExit.DigestMismatch);
+      throw new KbundleError(`${path} changed while being hashed`, ExitCode.DigestMismatch);
     }
     return { digest: 'sha256:' + hash.digest('hex'), size, identity: before };
   } finally {
@@ -70,7 +70,7 @@ export async function hashFile(path: string): Promise<Digested & { identity: Fil
 
 /** The hex part of an OCI digest, after checking its form (it becomes a file name). */
 export function hexOf(digest: string): string {
-  if (!DIGEST_RE.test(digest)) throw new KbundleError(`not a sha256 digest: ${JSON.stringify(digest)}`, BundleExit.BadLayout);
+  if (!DIGEST_RE.test(digest)) throw new KbundleError(`not a sha256 digest: ${JSON.stringify(digest)}`, ExitCode.BadLayout);
   return digest.slice(7);
 }
 
@@ -114,7 +114,7 @@ export class Verifier {
   /** Throws once more than the expected size has been fed. */
   update(chunk: Uint8Array): void {
     this.seen += chunk.length;
-    if (this.seen > this.expected.size) throw new KbundleError(`${this.what}: more than the declared ${this.expected.size} bytes`, BundleExit.DigestMismatch);
+    if (this.seen > this.expected.size) throw new KbundleError(`${this.what}: more than the declared ${this.expected.size} bytes`, ExitCode.DigestMismatch);
     this.hash.update(chunk);
   }
 
@@ -126,8 +126,8 @@ export class Verifier {
 
 /** Throws (exit 31) unless `got` is `expected`, naming `what`. */
 export function checkDigested(got: Digested, expected: Digested, what: string): void {
-  if (got.size !== expected.size) throw new KbundleError(`${what}: ${got.size} bytes, descriptor declares ${expected.size}`, BundleExit.DigestMismatch);
-  if (got.digest !== expected.digest) throw new KbundleError(`${what}: content digest ${got.digest} does not match ${expected.digest}`, BundleExit.DigestMismatch);
+  if (got.size !== expected.size) throw new KbundleError(`${what}: ${got.size} bytes, descriptor declares ${expected.size}`, ExitCode.DigestMismatch);
+  if (got.digest !== expected.digest) throw new KbundleError(`${what}: content digest ${got.digest} does not match ${expected.digest}`, ExitCode.DigestMismatch);
 }
 
 /** Pass-through that fails the stream unless exactly the expected bytes went through (Verifier). */

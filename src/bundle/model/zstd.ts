@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Transform } from 'node:stream';
 import type * as ZstdNapi from 'zstd-napi';
 import { KbundleError } from '../../util/errors.js';
-import { BundleExit } from '../exit-codes.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 // zstd-napi is CommonJS with a native binding; createRequire avoids relying on
 // Node's static detection of its named exports.
@@ -38,7 +38,7 @@ export interface ZstdParameters {
 
 export function zstdParameters(level: number = DEFAULT_ZSTD_LEVEL): ZstdParameters {
   if (!Number.isInteger(level) || level < 1 || level > 22) {
-    throw new KbundleError(`zstd level must be an integer 1..22, got ${level}`, BundleExit.BadSpec);
+    throw new KbundleError(`zstd level must be an integer 1..22, got ${level}`, ExitCode.BadSpec);
   }
   return {
     implementation: 'zstd-napi',
@@ -92,12 +92,12 @@ export class ZstdDecoder {
       try {
         r = this.dctx.decompressStream(this.out, src);
       } catch (e) {
-        throw new KbundleError(`${this.what}: not valid zstd data (${(e as Error).message})`, BundleExit.DigestMismatch);
+        throw new KbundleError(`${this.what}: not valid zstd data (${(e as Error).message})`, ExitCode.DigestMismatch);
       }
       const [remaining, produced, consumed] = r;
       if (produced > 0) {
         this.produced += produced;
-        if (this.produced > this.limit) throw new KbundleError(`${this.what}: decompressed output exceeds the declared ${this.limit} bytes`, BundleExit.LimitExceeded);
+        if (this.produced > this.limit) throw new KbundleError(`${this.what}: decompressed output exceeds the declared ${this.limit} bytes`, ExitCode.LimitExceeded);
         each(this.out.subarray(0, produced));
       }
       src = src.subarray(consumed);
@@ -111,6 +111,6 @@ export class ZstdDecoder {
 
   /** Throws if the input stopped inside a frame. */
   finish(): void {
-    if (this.inFrame) throw new KbundleError(`${this.what}: not valid zstd data (Stream ended in middle of compressed data frame)`, BundleExit.DigestMismatch);
+    if (this.inFrame) throw new KbundleError(`${this.what}: not valid zstd data (Stream ended in middle of compressed data frame)`, ExitCode.DigestMismatch);
   }
 }

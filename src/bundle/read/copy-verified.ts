@@ -2,10 +2,10 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { mkdirDurable, PartFile } from '../../util/atomic.js';
 import { KbundleError } from '../../util/errors.js';
-import { BundleExit } from '../exit-codes.js';
 import type { OpenBundle, VerifiedContents } from './open.js';
 import { streamingScanner, type Scanned } from './scan.js';
 import { describeTarError, TarFormatError, TarParser } from '../../tar/parse.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 /**
  * Copies a verified bundle's file to `dest` (for keeping it, as the
@@ -34,7 +34,7 @@ export async function copyVerified(bundle: OpenBundle, dest: string): Promise<{ 
     try {
       inFd = openSync(src, 'r');
     } catch (e) {
-      throw new KbundleError(`${src}: cannot be read as a bundle (${(e as Error).message})`, BundleExit.UnsafeArchive);
+      throw new KbundleError(`${src}: cannot be read as a bundle (${(e as Error).message})`, ExitCode.UnsafeArchive);
     }
     out = new PartFile(dest);
     const outFd = out.fd;
@@ -58,7 +58,7 @@ export async function copyVerified(bundle: OpenBundle, dest: string): Promise<{ 
     out.commit();
   } catch (e) {
     out?.abort();
-    throw e instanceof TarFormatError ? new KbundleError(`${src}: ${describeTarError(e)}`, BundleExit.UnsafeArchive) : e;
+    throw e instanceof TarFormatError ? new KbundleError(`${src}: ${describeTarError(e)}`, ExitCode.UnsafeArchive) : e;
   } finally {
     if (inFd >= 0) closeSync(inFd);
   }
@@ -66,7 +66,7 @@ export async function copyVerified(bundle: OpenBundle, dest: string): Promise<{ 
 }
 
 function sameContents(file: string, got: Scanned, want: VerifiedContents): void {
-  const changed = (what: string) => new KbundleError(`${file} changed after it was verified: ${what}; not copied`, BundleExit.DigestMismatch);
+  const changed = (what: string) => new KbundleError(`${file} changed after it was verified: ${what}; not copied`, ExitCode.DigestMismatch);
   for (const digest of want.blobs.keys()) if (!got.blobs.has(digest)) throw changed(`blob ${digest} is no longer in it`);
   for (const digest of got.blobs.keys()) if (!want.blobs.has(digest)) throw changed(`it now holds blob ${digest}, which was not verified`);
   if (!got.indexJson.equals(want.indexJson)) throw changed('index.json differs from the verified one');

@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { KbundleError } from '../../util/errors.js';
 import { Verifier } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import { blobChunks, copyBlobsFromArchive, readBlobFromArchive } from './reader.js';
 import { scanArchive, type ScanLimits } from './scan.js';
 import { SafeExtraction, type ExtractLimits, type ExtractedEntry } from '../../tar/safe-extract.js';
@@ -10,6 +9,7 @@ import { verifyScanned, type BundleIndex, type PackageSummary, type TargetSummar
 import { unzstdRange } from './unzstd-thread.js';
 import { workerMinBytes } from './range-thread.js';
 import { ZstdDecoder } from '../model/zstd.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 export interface OpenOptions extends VerifyOptions, ScanLimits {}
 
@@ -60,12 +60,12 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
   const index = verifyScanned(scan, opts);
   const size = (digest: string) => {
     const s = scan.blobs.get(digest);
-    if (s === undefined) throw new KbundleError(`${path}: no blob ${digest} in this bundle`, BundleExit.BadLayout);
+    if (s === undefined) throw new KbundleError(`${path}: no blob ${digest} in this bundle`, ExitCode.BadLayout);
     return s;
   };
   const pkg = (name: string) => {
     const p = index.packages.find((x) => x.name === name);
-    if (!p) throw new KbundleError(`${path}: no package ${name} (has: ${index.packages.map((x) => x.name).join(', ')})`, BundleExit.BadLayout);
+    if (!p) throw new KbundleError(`${path}: no package ${name} (has: ${index.packages.map((x) => x.name).join(', ')})`, ExitCode.BadLayout);
     return p;
   };
   const offsets = scan.offsets;
@@ -76,7 +76,7 @@ export async function openBundle(file: string, opts: OpenOptions): Promise<OpenB
     copyBlobsTo: (dir, digests) => copyBlobsFromArchive(path, new Map((digests ?? [...scan.blobs.keys()]).map((d) => [d, size(d)])), dir, offsets),
     jsonBlob: (digest) => {
       const b = scan.small.get(digest);
-      if (!b) throw new KbundleError(`${path}: blob ${digest} is not a metadata blob`, BundleExit.BadLayout);
+      if (!b) throw new KbundleError(`${path}: blob ${digest} is not a metadata blob`, ExitCode.BadLayout);
       return b;
     },
     package: pkg,

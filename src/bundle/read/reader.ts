@@ -6,9 +6,9 @@ import { PartFile, tempPathFor } from '../../util/atomic.js';
 import { KbundleError } from '../../util/errors.js';
 import { parseArchive } from '../../tar/walk.js';
 import { Verifier, checkDigested, hexOf, type Digested } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import { rangeThread, workerMinBytes } from './range-thread.js';
 import { describeTarError, TarFormatError, type TarSink } from '../../tar/parse.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 /**
  * One blob's bytes in pieces, verified against `expected` as they go (the
@@ -84,7 +84,7 @@ async function* parsedBlob(file: string, expected: Digested): AsyncGenerator<Buf
   } catch (e) {
     throw bad(file, e);
   }
-  throw new KbundleError(`${file}: blob ${expected.digest} is not in the archive`, BundleExit.BadLayout);
+  throw new KbundleError(`${file}: blob ${expected.digest} is not in the archive`, ExitCode.BadLayout);
 }
 
 /**
@@ -137,7 +137,7 @@ export async function copyBlobsFromArchive(file: string, wanted: Map<string, num
     (cur as { out: PartFile } | null)?.out.abort();
     throw bad(file, e);
   }
-  for (const d of byName.values()) if (!got.has(d.digest)) throw new KbundleError(`${file}: blob ${d.digest} is not in the archive`, BundleExit.BadLayout);
+  for (const d of byName.values()) if (!got.has(d.digest)) throw new KbundleError(`${file}: blob ${d.digest} is not in the archive`, ExitCode.BadLayout);
 }
 
 /**
@@ -182,5 +182,5 @@ async function copyRangesElsewhere(file: string, blobs: (Digested & { at: number
 
 /** A tar format problem as this archive's error (exit 32); others unchanged. */
 function bad(file: string, e: unknown): unknown {
-  return e instanceof TarFormatError ? new KbundleError(`${file}: ${describeTarError(e)}`, BundleExit.UnsafeArchive) : e;
+  return e instanceof TarFormatError ? new KbundleError(`${file}: ${describeTarError(e)}`, ExitCode.UnsafeArchive) : e;
 }

@@ -3,10 +3,10 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { KbundleError } from '../../util/errors.js';
 import { parseArchive, walkArchive, type WalkedEntry } from '../../tar/walk.js';
 import type { Digested } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import { rangeThread, workerMinBytes } from './range-thread.js';
 import { checkEntryName } from '../../tar/paths.js';
 import { describeTarError, TarFormatError, type TarSink } from '../../tar/parse.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 /** What one verifying pass over a bundle tar learned, before any JSON is trusted. */
 export interface ScannedArchive {
@@ -83,7 +83,7 @@ export async function scanArchive(file: string, limits: ScanLimits = {}): Promis
   } catch (e) {
     // A missing file, a directory, an unreadable one: said as such, not as a stack trace.
     if (e instanceof KbundleError || !(e as NodeJS.ErrnoException).code) throw e;
-    throw new KbundleError(`${file}: cannot be read as a bundle (${(e as Error).message})`, BundleExit.UnsafeArchive);
+    throw new KbundleError(`${file}: cannot be read as a bundle (${(e as Error).message})`, ExitCode.UnsafeArchive);
   }
 }
 
@@ -106,14 +106,14 @@ function limitsOf(limits: ScanLimits) {
 
 async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimits): Promise<Scanned> {
   const { maxJson, maxRetained } = limitsOf(limits);
-  const fail: Fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
+  const fail: Fail = (msg, code = ExitCode.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
   const check = layoutChecker(fail);
   const top = new Map<string, WalkedEntry>();
   const blobList: (WalkedEntry & { digest: string })[] = [];
   for (const e of entries) {
     const m = check(e.name, e.type);
     if (m.kind === 'top') {
-      if (e.size > maxJson) throw fail(`${m.path} is ${e.size} bytes, over the ${maxJson}-byte limit`, BundleExit.LimitExceeded);
+      if (e.size > maxJson) throw fail(`${m.path} is ${e.size} bytes, over the ${maxJson}-byte limit`, ExitCode.LimitExceeded);
       top.set(m.path, e);
     } else if (m.kind === 'blob') blobList.push({ ...e, digest: m.digest });
   }
@@ -129,7 +129,7 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
     let retained = 0;
     const accept = (b: WalkedEntry & { digest: string }, got: Digested) => {
       if (got.size !== b.size) throw fail('truncated archive (unexpected end of data)');
-      if (got.digest !== b.digest) throw fail(`blob ${b.digest} is corrupt: its content hashes to ${got.digest}`, BundleExit.DigestMismatch);
+      if (got.digest !== b.digest) throw fail(`blob ${b.digest} is corrupt: its content hashes to ${got.digest}`, ExitCode.DigestMismatch);
       blobs.set(b.digest, b.size);
     };
     const large = blobList.filter((b) => b.size > maxJson);
@@ -160,7 +160,7 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
         accept(b, { digest: 'sha256:' + createHash('sha256').update(bytes).digest('hex'), size: b.size });
         if (b.size > 0 && !mayBeMetadata(bytes[0])) continue;
         retained += b.size;
-        if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, BundleExit.LimitExceeded);
+        if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, ExitCode.LimitExceeded);
         small.set(b.digest, bytes);
       }
     } catch (e) {
@@ -181,8 +181,8 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
     theirs.forEach((b, i) => accept(b, res.r[i]!));
     const ociLayout = top.get('oci-layout');
     const indexJson = top.get('index.json');
-    if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
-    if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
+    if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', ExitCode.BadLayout);
+    if (!indexJson) throw fail('no index.json: not an OCI image layout', ExitCode.BadLayout);
     return { file, blobs, small, ociLayout: readAll(ociLayout), indexJson: readAll(indexJson) };
   } finally {
     closeSync(fd);
@@ -207,7 +207,7 @@ async function scanStreaming(file: string, limits: ScanLimits): Promise<Scanned>
   try {
     for await (const _ of parseArchive(file, scanner.sink));
   } catch (e) {
-    throw e instanceof TarFormatError ? new KbundleError(`${file}: ${describeTarError(e)}`, BundleExit.UnsafeArchive) : e;
+    throw e instanceof TarFormatError ? new KbundleError(`${file}: ${describeTarError(e)}`, ExitCode.UnsafeArchive) : e;
   }
   return scanner.result();
 }
@@ -220,7 +220,7 @@ async function scanStreaming(file: string, limits: ScanLimits): Promise<Scanned>
  */
 export function streamingScanner(file: string, limits: ScanLimits): { sink: TarSink; result(): Scanned } {
   const { maxJson, maxRetained } = limitsOf(limits);
-  const fail: Fail = (msg, code = BundleExit.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
+  const fail: Fail = (msg, code = ExitCode.UnsafeArchive) => new KbundleError(`${file}: ${msg}`, code);
   const check = layoutChecker(fail);
   const blobs = new Map<string, number>();
   const small = new Map<string, Buffer>();
@@ -231,7 +231,7 @@ export function streamingScanner(file: string, limits: ScanLimits): { sink: TarS
   const sink: TarSink = {
     entry: (h) => {
       const m = check(h.name, h.type);
-      if (m.kind === 'top' && h.size > maxJson) throw fail(`${m.path} is ${h.size} bytes, over the ${maxJson}-byte limit`, BundleExit.LimitExceeded);
+      if (m.kind === 'top' && h.size > maxJson) throw fail(`${m.path} is ${h.size} bytes, over the ${maxJson}-byte limit`, ExitCode.LimitExceeded);
       cur = { m, size: h.size, hash: m.kind === 'blob' ? createHash('sha256') : null, keep: m.kind === 'top' || h.size <= maxJson ? [] : null };
     },
     data: (piece) => {
@@ -246,11 +246,11 @@ export function streamingScanner(file: string, limits: ScanLimits): { sink: TarS
       if (m.kind === 'top') top.set(m.path, Buffer.concat(keep!));
       if (m.kind !== 'blob') return;
       const got = 'sha256:' + hash!.digest('hex');
-      if (got !== m.digest) throw fail(`blob ${m.digest} is corrupt: its content hashes to ${got}`, BundleExit.DigestMismatch);
+      if (got !== m.digest) throw fail(`blob ${m.digest} is corrupt: its content hashes to ${got}`, ExitCode.DigestMismatch);
       blobs.set(m.digest, size);
       if (keep) {
         retained += size;
-        if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, BundleExit.LimitExceeded);
+        if (retained > maxRetained) throw fail(`more than ${maxRetained} bytes of metadata blobs`, ExitCode.LimitExceeded);
         small.set(m.digest, Buffer.concat(keep));
       }
     },
@@ -258,8 +258,8 @@ export function streamingScanner(file: string, limits: ScanLimits): { sink: TarS
   const result = (): Scanned => {
     const ociLayout = top.get('oci-layout');
     const indexJson = top.get('index.json');
-    if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', BundleExit.BadLayout);
-    if (!indexJson) throw fail('no index.json: not an OCI image layout', BundleExit.BadLayout);
+    if (!ociLayout) throw fail('no oci-layout file: not an OCI image layout', ExitCode.BadLayout);
+    if (!indexJson) throw fail('no index.json: not an OCI image layout', ExitCode.BadLayout);
     return { file, blobs, small, ociLayout, indexJson };
   };
   return { sink, result };

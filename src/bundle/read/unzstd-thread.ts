@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { KbundleError } from '../../util/errors.js';
 import { checkDigested, type Digested } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 const require = createRequire(import.meta.url);
 const WORKER_FILE = new URL('./unzstd-worker.cjs', import.meta.url);
@@ -50,11 +50,11 @@ export function unzstdRange(file: string, at: number, size: number, expected: Di
           onPiece(Buffer.from(m.buf, 0, m.length));
           worker.postMessage({ buf: m.buf }, [m.buf]);
         } else if (m.op === 'end') {
-          if (m.inFrame) throw new KbundleError(`${what}: not valid zstd data (Stream ended in middle of compressed data frame)`, BundleExit.DigestMismatch);
+          if (m.inFrame) throw new KbundleError(`${what}: not valid zstd data (Stream ended in middle of compressed data frame)`, ExitCode.DigestMismatch);
           checkDigested({ digest: `sha256:${m.hex}`, size: m.size }, expected, `${what} (uncompressed)`);
           finish(null);
-        } else if (m.kind === 'zstd') throw new KbundleError(`${what}: not valid zstd data (${m.message})`, BundleExit.DigestMismatch);
-        else if (m.kind === 'limit') throw new KbundleError(`${what}: decompressed output exceeds the declared ${expected.size} bytes`, BundleExit.LimitExceeded);
+        } else if (m.kind === 'zstd') throw new KbundleError(`${what}: not valid zstd data (${m.message})`, ExitCode.DigestMismatch);
+        else if (m.kind === 'limit') throw new KbundleError(`${what}: decompressed output exceeds the declared ${expected.size} bytes`, ExitCode.LimitExceeded);
         else throw Object.assign(new Error(m.message), m.code ? { code: m.code } : {});
       } catch (e) {
         finish(e);

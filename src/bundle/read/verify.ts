@@ -1,6 +1,5 @@
 import { KbundleError } from '../../util/errors.js';
 import { DIGEST_RE, type Digested } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import {
   Annotation,
   ArtifactType,
@@ -18,6 +17,7 @@ import type { ScannedArchive } from './scan.js';
 import { describeMinisign, kbundleSignatureText, verifyMinisign, type PublicKey } from '../../sign/minisign.js';
 import { canonicalJsonBytes } from '../model/canonical-json.js';
 import { createdEpoch, firstDifference, isoOfEpoch, OCI_LAYOUT_BYTES, signatureManifestFor, topIndexFor, trustedCommentFor } from '../model/envelope.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 /** What `kbundle bundle ls` shows; built only from verified, signed content. */
 export interface BundleIndex {
@@ -77,7 +77,7 @@ export interface VerifyOptions {
  */
 export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): BundleIndex {
   const file = scan.file;
-  const layoutErr = (msg: string) => new KbundleError(`${file}: ${msg}`, BundleExit.BadLayout);
+  const layoutErr = (msg: string) => new KbundleError(`${file}: ${msg}`, ExitCode.BadLayout);
   const reachable = new Set<string>();
 
   const json = <T>(bytes: Buffer, what: string): T => {
@@ -91,9 +91,9 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
     checkDescriptor(d, what, layoutErr);
     const size = scan.blobs.get(d.digest);
     if (size === undefined) throw layoutErr(`${what} ${d.digest} is referenced but not in the bundle`);
-    if (size !== d.size) throw new KbundleError(`${file}: ${what} ${d.digest} is ${size} bytes, descriptor declares ${d.size}`, BundleExit.DigestMismatch);
+    if (size !== d.size) throw new KbundleError(`${file}: ${what} ${d.digest} is ${size} bytes, descriptor declares ${d.size}`, ExitCode.DigestMismatch);
     const b = scan.small.get(d.digest);
-    if (!b) throw new KbundleError(`${file}: ${what} ${d.digest} is too large or not JSON`, BundleExit.LimitExceeded);
+    if (!b) throw new KbundleError(`${file}: ${what} ${d.digest} is too large or not JSON`, ExitCode.LimitExceeded);
     reachable.add(d.digest);
     return b;
   };
@@ -101,7 +101,7 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
     checkDescriptor(d, what, layoutErr);
     const size = scan.blobs.get(d.digest);
     if (size === undefined) throw layoutErr(`${what} ${d.digest} is referenced but not in the bundle`);
-    if (size !== d.size) throw new KbundleError(`${file}: ${what} ${d.digest} is ${size} bytes, descriptor declares ${d.size}`, BundleExit.DigestMismatch);
+    if (size !== d.size) throw new KbundleError(`${file}: ${what} ${d.digest} is ${size} bytes, descriptor declares ${d.size}`, ExitCode.DigestMismatch);
     reachable.add(d.digest);
   };
 
@@ -116,7 +116,7 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
   const sigs = top.manifests.filter((d) => d.artifactType === ArtifactType.signature);
   if (bundles.length !== 1 || bundles[0].mediaType !== MediaType.index) throw layoutErr('index.json must list exactly one kbundle bundle index');
   if (top.manifests.length !== bundles.length + sigs.length) throw layoutErr('index.json lists entries that are neither the bundle index nor its signature');
-  if (sigs.length === 0) throw new KbundleError(`${file}: bundle is not signed (no signature manifest in index.json)`, BundleExit.BadSignature);
+  if (sigs.length === 0) throw new KbundleError(`${file}: bundle is not signed (no signature manifest in index.json)`, ExitCode.BadSignature);
   if (sigs.length > 1) throw layoutErr('index.json lists more than one signature manifest');
   const bundleDesc = bundles[0];
   const indexBytes = blobBytes(bundleDesc, 'bundle index');
@@ -131,13 +131,13 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
   if (sigMan.config.mediaType !== MediaType.empty || !emptyBytes.equals(EMPTY_JSON)) throw layoutErr('signature manifest config must be the OCI empty descriptor');
   if (sigMan.layers.length !== 1 || sigMan.layers[0].mediaType !== MediaType.signature) throw layoutErr('signature manifest must have exactly one minisig layer');
   if (sigMan.subject?.digest !== bundleDesc.digest) {
-    throw new KbundleError(`${file}: the signature is for ${sigMan.subject?.digest ?? 'nothing'}, not for the bundle index ${bundleDesc.digest}`, BundleExit.BadSignature);
+    throw new KbundleError(`${file}: the signature is for ${sigMan.subject?.digest ?? 'nothing'}, not for the bundle index ${bundleDesc.digest}`, ExitCode.BadSignature);
   }
   const sigBlob = blobBytes(sigMan.layers[0], 'signature');
   const sigText = sigBlob.toString('utf8');
   const verified = opts.skipSignature ? describeMinisign(sigText) : verifyMinisign(indexBytes, sigText, opts.trustedKeys);
   if (!verified.trustedComment.split(' ').includes(`kbundle-index=${bundleDesc.digest}`)) {
-    throw new KbundleError(`${file}: signed trusted comment does not name this bundle index (${verified.trustedComment})`, BundleExit.BadSignature);
+    throw new KbundleError(`${file}: signed trusted comment does not name this bundle index (${verified.trustedComment})`, ExitCode.BadSignature);
   }
 
   const index = json<ImageIndex>(indexBytes, 'bundle index');
@@ -202,7 +202,7 @@ export function verifyScanned(scan: ScannedArchive, opts: VerifyOptions): Bundle
   }
   reachable.add(bundleDesc.digest);
   for (const [digest] of scan.blobs) {
-    if (!reachable.has(digest)) throw new KbundleError(`${file}: blob ${digest} is not referenced by the signed index`, BundleExit.UnsafeArchive);
+    if (!reachable.has(digest)) throw new KbundleError(`${file}: blob ${digest} is not referenced by the signed index`, ExitCode.UnsafeArchive);
   }
   const all = [...packages.values()];
   const kernels = [...new Set(all.flatMap((p) => p.targets.map((t) => t.kernelRelease)))].sort();
@@ -246,7 +246,7 @@ interface Envelope {
  */
 function checkEnvelope(e: Envelope): void {
   const file = e.scan.file;
-  const layoutErr = (msg: string) => new KbundleError(`${file}: ${msg}`, BundleExit.BadLayout);
+  const layoutErr = (msg: string) => new KbundleError(`${file}: ${msg}`, ExitCode.BadLayout);
   const ann = e.annotations;
   const sde = createdEpoch(ann[Annotation.created]);
   if (Number.isNaN(sde) || ann[Annotation.created] !== isoOfEpoch(sde)) {
@@ -257,14 +257,14 @@ function checkEnvelope(e: Envelope): void {
 
   const comment = trustedCommentFor(e.index.digest, ann);
   if (e.trustedComment !== comment) {
-    throw new KbundleError(`${file}: signed trusted comment ${JSON.stringify(e.trustedComment)} does not describe the bundle index, which gives ${JSON.stringify(comment)}`, BundleExit.BadSignature);
+    throw new KbundleError(`${file}: signed trusted comment ${JSON.stringify(e.trustedComment)} does not describe the bundle index, which gives ${JSON.stringify(comment)}`, ExitCode.BadSignature);
   }
   const canonicalSig = kbundleSignatureText(e.sigBlob.toString('utf8'));
   if (!e.sigBlob.equals(Buffer.from(canonicalSig, 'utf8'))) {
     const got = e.sigBlob.toString('utf8').split('\n');
     const want = canonicalSig.split('\n');
     const what = got[0] !== want[0] ? `its untrusted comment line is ${show(got[0])}, kbundle writes ${show(want[0])}` : 'its lines are not laid out as kbundle writes them (line endings, final newline)';
-    throw new KbundleError(`${file}: the signature file is not in kbundle's form: ${what}`, BundleExit.BadSignature);
+    throw new KbundleError(`${file}: the signature file is not in kbundle's form: ${what}`, ExitCode.BadSignature);
   }
 
   const [config, layer] = [e.sigManifest.parsed.config, e.sigManifest.parsed.layers[0]!];

@@ -3,11 +3,11 @@ import type { BlobStore } from './blob-store.js';
 import { byteOrder, canonicalJsonBytes } from '../model/canonical-json.js';
 import { BundleFile } from './bundle-file.js';
 import { hexOf } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import { createdEpoch, OCI_LAYOUT_BYTES, signatureManifestFor, topIndexFor, trustedCommentFor } from '../model/envelope.js';
 import { Annotation, ArtifactType, EMPTY_JSON, MediaType, platformFor, type Descriptor, type ImageIndex, type ImageManifest } from '../model/oci.js';
 import type { ReproEntry } from '../../tar/repro-tar.js';
 import { signMinisign, type SecretKey } from '../../sign/minisign.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 export interface WriteResult {
   /** Root digest: the signed bundle index blob. Equal roots ⇒ equal bundles. */
@@ -41,7 +41,7 @@ export async function assembleBundle(input: AssembleInput, outFile: string): Pro
   const { store, annotations } = input;
   const createdIso = annotations[Annotation.created];
   const sde = createdEpoch(createdIso);
-  if (Number.isNaN(sde)) throw new KbundleError(`bundle created annotation ${createdIso} is not whole seconds`, BundleExit.BadSpec);
+  if (Number.isNaN(sde)) throw new KbundleError(`bundle created annotation ${createdIso} is not whole seconds`, ExitCode.BadSpec);
 
   const byKey = new Map<string, { digest: string; desc: Descriptor }>();
   for (const bytes of input.manifests) {
@@ -60,7 +60,7 @@ export async function assembleBundle(input: AssembleInput, outFile: string): Pro
       const what = isTarget
         ? `${a[Annotation.packageName]}/${a[Annotation.packageVersion]} for ${a[Annotation.kernelRelease]}/${a[Annotation.arch]}`
         : `source of ${a[Annotation.packageName]}/${a[Annotation.packageVersion]}`;
-      throw new KbundleError(`two different builds of ${what} (${prior.digest} vs ${d.digest})`, BundleExit.MergeConflict);
+      throw new KbundleError(`two different builds of ${what} (${prior.digest} vs ${d.digest})`, ExitCode.MergeConflict);
     }
     byKey.set(key, { digest: d.digest, desc });
   }

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KbundleError } from '../../util/errors.js';
 import { digestOf, hexOf, type Digested } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import { identityOfPath, type FileIdentity } from '../../util/file-identity.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 /**
  * Where a blob's bytes are: in memory (JSON, signatures) or in a file
@@ -46,14 +46,14 @@ export class BlobStore {
   adopt(file: string, expected: Digested, identity: FileIdentity = identityOfPath(file)): void {
     hexOf(expected.digest);
     if (BigInt(expected.size) !== identity.size) {
-      throw new KbundleError(`internal: ${file} is ${identity.size} bytes, not the ${expected.size} hashed`, BundleExit.DigestMismatch);
+      throw new KbundleError(`internal: ${file} is ${identity.size} bytes, not the ${expected.size} hashed`, ExitCode.DigestMismatch);
     }
     if (!this.blobs.has(expected.digest)) this.blobs.set(expected.digest, { digest: expected.digest, size: expected.size, file, identity });
   }
 
   get(digest: string): Digested & BlobSource {
     const b = this.blobs.get(digest);
-    if (!b) throw new KbundleError(`internal: blob ${digest} is referenced but was never stored`, BundleExit.BadLayout);
+    if (!b) throw new KbundleError(`internal: blob ${digest} is referenced but was never stored`, ExitCode.BadLayout);
     return b;
   }
 
@@ -63,7 +63,7 @@ export class BlobStore {
 
   bytes(digest: string): Buffer {
     const b = this.get(digest);
-    if (!('data' in b)) throw new KbundleError(`internal: blob ${digest} is not held in memory`, BundleExit.BadLayout);
+    if (!('data' in b)) throw new KbundleError(`internal: blob ${digest} is not held in memory`, ExitCode.BadLayout);
     return b.data;
   }
 

@@ -3,10 +3,10 @@ import { dirname } from 'node:path';
 import { fsyncPath, mkdirDurable, tempPathFor } from '../../util/atomic.js';
 import { KbundleError } from '../../util/errors.js';
 import { Chunker, recycle, takeBuffer } from './chunker.js';
-import { BundleExit } from '../exit-codes.js';
 import { identityOfStats, sameIdentity } from '../../util/file-identity.js';
 import { tarEntryPieces, type FileContent, type ReproEntry } from '../../tar/repro-tar.js';
 import { END_OF_ARCHIVE } from '../../tar/ustar.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 const CHUNK = 1 << 20;
 /** Writes in flight at once; each holds one chunk. */
@@ -99,7 +99,7 @@ export class BundleFile {
    * then, and exactly `size` bytes must be read, or the bundle fails.
    */
   private async copy(c: FileContent): Promise<void> {
-    const changed = (how: string) => new KbundleError(`${c.file} ${how}`, BundleExit.DigestMismatch);
+    const changed = (how: string) => new KbundleError(`${c.file} ${how}`, ExitCode.DigestMismatch);
     const src = await open(c.file, 'r');
     try {
       if (c.identity && !sameIdentity(identityOfStats(await src.stat({ bigint: true })), c.identity)) throw changed('changed between hashing and packing');

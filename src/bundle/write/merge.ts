@@ -4,10 +4,10 @@ import { assembleBundle, type WriteResult } from './assemble.js';
 import { BlobStore } from './blob-store.js';
 import { canonicalJson } from '../model/canonical-json.js';
 import { hexOf } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import type { ImageIndex, ImageManifest } from '../model/oci.js';
 import { openBundle } from '../read/open.js';
 import type { PublicKey, SecretKey } from '../../sign/minisign.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 export interface MergeOptions {
   /** Keys the shards must be signed with. */
@@ -24,7 +24,7 @@ export interface MergeOptions {
  * once. Shards must agree on identity/metadata and on every source.
  */
 export async function mergeBundles(files: string[], outFile: string, opts: MergeOptions): Promise<WriteResult> {
-  if (files.length === 0) throw new KbundleError('merge: no input bundles', BundleExit.BadSpec);
+  if (files.length === 0) throw new KbundleError('merge: no input bundles', ExitCode.BadSpec);
   const out = resolve(outFile);
   const store = await BlobStore.create(dirname(out));
   try {
@@ -39,7 +39,7 @@ export async function mergeBundles(files: string[], outFile: string, opts: Merge
         annotations = ann;
         first = f;
       } else if (canonicalJson(ann) !== canonicalJson(annotations)) {
-        throw new KbundleError(`merge: ${f} has different name/version/created/metadata than ${first}`, BundleExit.MergeConflict);
+        throw new KbundleError(`merge: ${f} has different name/version/created/metadata than ${first}`, ExitCode.MergeConflict);
       }
       const wanted = new Map<string, number>();
       for (const d of index.manifests) {

@@ -9,7 +9,6 @@ import { BlobStore } from './blob-store.js';
 import { byteOrder, canonicalJsonBytes } from '../model/canonical-json.js';
 import { Chunker } from './chunker.js';
 import { hashFile, ociToIntegrity, type Digested } from '../model/digest.js';
-import { BundleExit } from '../exit-codes.js';
 import { isoOfEpoch } from '../model/envelope.js';
 import {
   Annotation,
@@ -28,6 +27,7 @@ import { ZstdWorker } from './zstd-worker.js';
 import { packDirectoryPieces } from '../../tar/repro-tar.js';
 import type { SecretKey } from '../../sign/minisign.js';
 import { zstdParameters } from '../model/zstd.js';
+import { ExitCode } from '../../util/exit-codes.js';
 
 export type { WriteResult } from './assemble.js';
 
@@ -266,11 +266,11 @@ export async function detectCompression(file: string): Promise<ModuleCompression
   } finally {
     await fh.close();
   }
-  throw new KbundleError(`${file}: not an ELF module nor xz/zstd/gzip-compressed one`, BundleExit.BadSpec);
+  throw new KbundleError(`${file}: not an ELF module nor xz/zstd/gzip-compressed one`, ExitCode.BadSpec);
 }
 
 function checkSpec(spec: BundleSpec): void {
-  const bad = (m: string) => new KbundleError(`bundle spec: ${m}`, BundleExit.BadSpec);
+  const bad = (m: string) => new KbundleError(`bundle spec: ${m}`, ExitCode.BadSpec);
   for (const [what, v] of [
     ['name', spec.name],
     ['version', spec.version],

@@ -2,7 +2,6 @@
 import { Command } from 'commander';
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BundleExit } from '../../bundle/exit-codes.js';
 import type { RunContext } from '../../lifecycle/context.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
@@ -92,7 +91,7 @@ async function targetOf(o: InstallerOptions, root: string): Promise<{ kernel: st
 async function keysOf(o: InstallerOptions) {
   const keys = await trustedKeysFrom({ key: [...o.trust, ...o.key], keyring: o.keyring });
   if (!keys.length && !o.insecure) {
-    throw new KbundleError('no trusted bundle key: pass --trust FILE.pub or --keyring DIR (or --insecure to skip the signature check).', BundleExit.UntrustedKey);
+    throw new KbundleError('no trusted bundle key: pass --trust FILE.pub or --keyring DIR (or --insecure to skip the signature check).', ExitCode.UntrustedKey);
   }
   if (!keys.length) {
     process.stderr.write(

@@ -4,7 +4,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BundleExit } from '../../bundle/exit-codes.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
 import type { CommonOptions } from '../options.js';
@@ -39,7 +38,7 @@ export async function trustedKeysFrom(o: Pick<BundleOptions, 'key' | 'keyring'>)
   const { loadPublicKey } = await import('../../sign/minisign.js');
   const files = [...o.key];
   if (o.keyring) {
-    if (!existsSync(o.keyring)) throw new KbundleError(`--keyring ${o.keyring} does not exist.`, BundleExit.BadKey);
+    if (!existsSync(o.keyring)) throw new KbundleError(`--keyring ${o.keyring} does not exist.`, ExitCode.BadKey);
     files.push(...readdirSync(o.keyring).filter((n) => n.endsWith('.pub')).sort().map((n) => join(o.keyring!, n)));
   }
   return Promise.all(files.map((f) => loadPublicKey(resolve(f))));
@@ -130,7 +129,7 @@ export function registerBundle(program: Command, run: Runner): Command {
       r(async (p, o) => {
         const { verifyBundle } = await import('../../bundle/read/open.js');
         const trustedKeys = await trustedKeysFrom(o);
-        if (!trustedKeys.length) throw new KbundleError('bundle verify needs a trusted key: --key FILE.pub or --keyring DIR.', BundleExit.UntrustedKey);
+        if (!trustedKeys.length) throw new KbundleError('bundle verify needs a trusted key: --key FILE.pub or --keyring DIR.', ExitCode.UntrustedKey);
         const idx = await verifyBundle(resolve(p[0]!), { trustedKeys });
         if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, rootDigest: idx.rootDigest, signer: idx.signer.keyId }, null, 2)}\n`);
         else process.stdout.write(`${p[0]}: OK (signed by ${idx.signer.keyId}; ${idx.packages.length} package(s), ${idx.packages.reduce((n, q) => n + q.targets.length, 0)} target(s), every digest verified; root ${idx.rootDigest})\n`);
