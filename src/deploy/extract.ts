@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { commitStagedDir, tempPathFor } from '../util/atomic.js';
 import type { OpenBundle } from '../bundle/read/open.js';
 import { isElf } from '../elf/elf-file.js';
-import { compressModule, type ModuleCompression } from '../kmod/compression.js';
+import { compressModule, type ModuleSuffix } from '../kmod/compression.js';
 import { readTargetFacts } from '../target/facts.js';
 import { KbundleError } from '../util/errors.js';
 import { pathExists } from '../util/fs.js';
@@ -23,7 +23,7 @@ export interface ExtractRequest {
   kernel: string;
   arch: string;
   outDir: string;
-  compression: ModuleCompression;
+  compression: ModuleSuffix;
   location: (destLocation: string) => string;
 }
 

@@ -6,7 +6,7 @@
  * both call this.
  */
 import type { BundleIndex, PackageSummary } from '../bundle/read/verify.js';
-import type { ModuleCompression } from '../kmod/compression.js';
+import type { ModuleSuffix } from '../kmod/compression.js';
 import { compareVersions } from '../lifecycle/versions.js';
 import { candidatesFromTargetConfig, explain, selectBinary, type Level, type Selection, type SelectionTarget } from '../select/index.js';
 import { signatureRequired, type SignaturePolicy } from '../target/policy.js';
@@ -55,7 +55,7 @@ export interface InstallPlan {
     symversSource: string | null;
     headersPresent: boolean;
     compilerPresent: boolean;
-    compression: ModuleCompression;
+    compression: ModuleSuffix;
     signaturePolicy: SignaturePolicy;
     signatureRequired: boolean | null;
   };
@@ -79,7 +79,7 @@ export interface PlanInputs {
   index: BundleIndex;
   signatureChecked: boolean;
   target: SelectionTarget & { symversSource: string | null; signaturePolicy: SignaturePolicy };
-  compression: ModuleCompression;
+  compression: ModuleSuffix;
   installTree: string;
   /** DKMS's per-distro DEST_MODULE_LOCATION rewrite (installedLocation()). */
   location: (destLocation: string) => string;

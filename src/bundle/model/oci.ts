@@ -4,6 +4,8 @@
  * canonical JSON (canonical-json.ts), so its digest is a function of content.
  */
 
+import type { CompressionFormat } from '../../kmod/compression.js';
+
 export const MediaType = {
   layoutHeader: 'application/vnd.oci.layout.header.v1+json',
   index: 'application/vnd.oci.image.index.v1+json',
@@ -105,8 +107,6 @@ export interface PackageConfig {
   compression: import('./zstd.js').ZstdParameters;
 }
 
-export type ModuleCompression = 'none' | 'xz' | 'zstd' | 'gzip';
-
 export interface TargetModule {
   name: string;
   /** File name as installed, e.g. `hello.ko.xz`. */
@@ -117,7 +117,7 @@ export interface TargetModule {
   size: number;
   /** ssri integrity (`sha256-<base64>`) of the same bytes; the installer checks modules with it. */
   integrity: string;
-  compression: ModuleCompression;
+  compression: CompressionFormat;
   /** Digest of the uncompressed, signature-stripped ELF, when the builder supplies it. */
   innerDigest?: string;
   srcversion?: string;

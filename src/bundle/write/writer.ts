@@ -10,24 +10,13 @@ import { byteOrder, canonicalJsonBytes } from '../model/canonical-json.js';
 import { Chunker } from './chunker.js';
 import { hashFile, ociToIntegrity, type Digested } from '../model/digest.js';
 import { isoOfEpoch } from '../model/envelope.js';
-import {
-  Annotation,
-  ArtifactType,
-  MediaType,
-  metadataAnnotationKey,
-  platformFor,
-  type DkmsModuleRef,
-  type ImageManifest,
-  type ModuleCompression,
-  type PackageConfig,
-  type TargetConfig,
-  type TargetModule,
-} from '../model/oci.js';
+import { Annotation, ArtifactType, MediaType, metadataAnnotationKey, platformFor, type DkmsModuleRef, type ImageManifest, type PackageConfig, type TargetConfig, type TargetModule } from '../model/oci.js';
 import { ZstdWorker } from './zstd-worker.js';
 import { packDirectoryPieces } from '../../tar/repro-tar.js';
 import type { SecretKey } from '../../sign/minisign.js';
 import { zstdParameters } from '../model/zstd.js';
 import { ExitCode } from '../../util/exit-codes.js';
+import { type CompressionFormat } from '../../kmod/compression.js';
 
 export type { WriteResult } from './assemble.js';
 
@@ -249,7 +238,7 @@ async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore):
   return canonicalJsonBytes(manifest);
 }
 
-const MAGIC: [ModuleCompression, Buffer][] = [
+const MAGIC: [CompressionFormat, Buffer][] = [
   ['none', Buffer.from([0x7f, 0x45, 0x4c, 0x46])],
   ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
   ['zstd', Buffer.from([0x28, 0xb5, 0x2f, 0xfd])],
@@ -257,7 +246,7 @@ const MAGIC: [ModuleCompression, Buffer][] = [
 ];
 
 /** Classifies a module by its magic bytes; anything else is not a kernel module and is refused. */
-export async function detectCompression(file: string): Promise<ModuleCompression> {
+export async function detectCompression(file: string): Promise<CompressionFormat> {
   const fh = await open(file, 'r');
   try {
     const head = Buffer.alloc(6);
