@@ -32,8 +32,8 @@ const opt = (name, dflt) => {
 if (argv[0] === '--child') {
   // Only the modules the step uses, as the CLI loads them (lazily, per command).
   const lib = {
-    ...(await import(join(repo, 'dist/bundle/sign-index.js'))),
-    ...(await import(join(repo, argv[1] === 'pack' ? 'dist/bundle/writer.js' : 'dist/bundle/open.js'))),
+    ...(await import(join(repo, 'dist/sign/minisign.js'))),
+    ...(await import(join(repo, argv[1] === 'pack' ? 'dist/bundle/write/writer.js' : 'dist/bundle/read/open.js'))),
   };
   const job = JSON.parse(readFileSync(argv[2], 'utf8'));
   const t0 = process.hrtime.bigint();

@@ -21,11 +21,11 @@ const K = '6.12.117+deb12-amd64';
 const kernels = readdirSync('/lib/modules').filter((k) => spawnSync('test', ['-d', `/lib/modules/${k}/build/include`]).status === 0).sort();
 if (!kernels.includes(K)) throw new Error(`bench needs ${K} headers and modules`);
 
-const { openBundle } = await import(join(repo, 'dist/bundle/open.js'));
-const { loadPublicKey, loadSecretKey } = await import(join(repo, 'dist/bundle/sign-index.js'));
-const { writeBundle } = await import(join(repo, 'dist/bundle/writer.js'));
-const { installBundle } = await import(join(repo, 'dist/installer/install.js'));
-const { preparePlan } = await import(join(repo, 'dist/installer/prepare.js'));
+const { openBundle } = await import(join(repo, 'dist/bundle/read/open.js'));
+const { loadPublicKey, loadSecretKey } = await import(join(repo, 'dist/sign/minisign.js'));
+const { writeBundle } = await import(join(repo, 'dist/bundle/write/writer.js'));
+const { installBundle } = await import(join(repo, 'dist/deploy/deploy.js'));
+const { preparePlan } = await import(join(repo, 'dist/deploy/prepare.js'));
 
 const work = mkdtempSync(join(tmpdir(), 'kbundle-bench-inst-'));
 const keys = join(repo, 'bundles/keys');

@@ -15,9 +15,9 @@ import { digestTree } from '../cache/source-digest.js';
 import { cacheKey, headerIdentity } from '../cache/key.js';
 import { BuildCache } from '../cache/store.js';
 import type { EvaluatedConf } from '../conf/types.js';
-import { compressModule, detectKernelCompression, type ModuleCompression } from '../kmod/compression.js';
+import { compressModule, detectKernelCompression, type ModuleSuffix } from '../kmod/compression.js';
 import { stripDebug } from '../kmod/strip.js';
-import { signModuleFile } from './sign-step.js';
+import { signBuiltModule } from './sign-step.js';
 import { buildDir, kernelArchDir, kernelBuildDir, sourceLink, type ModuleRef, type Target } from '../tree/paths.js';
 import { BUILD_RECORD, writeJsonRecord, type BuildRecord, type BuiltModuleRecord } from '../tree/records.js';
 import { KbundleError } from '../util/errors.js';
@@ -367,7 +367,7 @@ interface PackageDirs {
 /** How built modules become installable files for this kernel: signing key and compression. */
 interface Packaging {
   signing: SigningDecision;
-  compression: ModuleCompression;
+  compression: ModuleSuffix;
 }
 
 async function planPackaging(ctx: RunContext, t: Target, ksrc: string): Promise<Packaging> {
@@ -403,7 +403,7 @@ async function packageModules(ctx: RunContext, m: ModuleRef, t: Target, conf: Ev
     await copyFile(join(d.rawDir, builtPath(conf, i)), out);
     if (spec.strip) await stripDebug(out);
     if (signing.plan) {
-      signer = await signModuleFile(out, signing.plan);
+      signer = await signBuiltModule(out, signing.plan);
       d.log.note(`Signed ${basename(out)} with ${signing.plan.keyPath} (${signing.plan.hash})`);
     }
     const final = compression ? await compressModule(out, compression) : out;

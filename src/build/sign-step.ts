@@ -14,15 +14,15 @@ export interface SignerInfo {
   hash: string;
 }
 
-export async function signModuleFile(path: string, plan: SigningPlan): Promise<SignerInfo> {
-  const [{ isModuleHash }, { certificateDer, certificateInfo }, { signModuleFile: signInPlace }] = await Promise.all([
+export async function signBuiltModule(path: string, plan: SigningPlan): Promise<SignerInfo> {
+  const [{ isModuleHash }, { certificateDer, certificateInfo }, { signModuleInPlace }] = await Promise.all([
     import('../sign/algorithms.js'),
     import('../sign/keys.js'),
     import('../sign/sign-module.js'),
   ]);
   if (!isModuleHash(plan.hash)) throw new KbundleError(`The kernel asks for module signatures with ${plan.hash}, which kbundle cannot make.`);
   const cert = await readFile(plan.certPath);
-  await signInPlace(path, { key: plan.keyPath, cert, hash: plan.hash });
+  await signModuleInPlace(path, { key: plan.keyPath, cert, hash: plan.hash });
   const info = certificateInfo(certificateDer(cert));
   return { signer: info.issuerCN ?? '', keyId: info.serialHex, hash: plan.hash };
 }

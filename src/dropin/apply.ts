@@ -12,14 +12,7 @@ import { removeDurable, writeFileDurable } from '../util/atomic.js';
 import { KbundleError } from '../util/errors.js';
 import { loadExeca } from '../util/execa.js';
 import { DROPIN_MARK, rooted, type Diversion, type DropinPlan } from './plan.js';
-
-/** Exit codes of the drop-in commands (50-59; docs/exit-codes.md). */
-export const DropinExit = {
-  /** Debian's dkms package is not installed in the root: there is nothing to take over. */
-  NoDkmsPackage: 50,
-  /** A path holds a file that is neither Debian's (diverted) nor kbundle's, or dpkg-divert refused. */
-  Conflict: 51,
-} as const;
+import { ExitCode } from '../util/exit-codes.js';
 
 export interface DiversionState {
   path: string;
@@ -35,7 +28,7 @@ const rootArgs = (plan: DropinPlan): string[] => (plan.root === '/' ? [] : [`--r
 async function dpkgDivert(plan: DropinPlan, args: string[]): Promise<string> {
   const execa = await loadExeca();
   const r = await execa('dpkg-divert', [...rootArgs(plan), ...args], { reject: false });
-  if (r.exitCode !== 0) throw new KbundleError(`dpkg-divert ${args.join(' ')} failed: ${String(r.stderr || r.stdout).trim()}`, DropinExit.Conflict);
+  if (r.exitCode !== 0) throw new KbundleError(`dpkg-divert ${args.join(' ')} failed: ${String(r.stderr || r.stdout).trim()}`, ExitCode.DiversionConflict);
   return String(r.stdout).trim();
 }
 
@@ -66,13 +59,13 @@ export async function installDropin(plan: DropinPlan, say: (line: string) => voi
   if (!(await dkmsPackageInstalled(plan))) {
     throw new KbundleError(
       `Debian's dkms package is not installed${plan.root === '/' ? '' : ` in ${plan.root}`}. The drop-in replaces its engine (/usr/sbin/dkms) and keeps its package scripts and kernel hooks: install it first (apt-get install dkms).`,
-      DropinExit.NoDkmsPackage,
+      ExitCode.NoDkmsPackage,
     );
   }
   for (const d of plan.diversions) {
     let s = await diversionState(plan, d);
     if (s.script === 'other' && s.diverted) {
-      throw new KbundleError(`${d.path} is diverted to ${d.divertTo} but holds a file that is not kbundle's; move it away first.`, DropinExit.Conflict);
+      throw new KbundleError(`${d.path} is diverted to ${d.divertTo} but holds a file that is not kbundle's; move it away first.`, ExitCode.DiversionConflict);
     }
     if (!s.diverted) {
       await dpkgDivert(plan, ['--local', '--rename', '--divert', d.divertTo, '--add', d.path]);

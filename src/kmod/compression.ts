@@ -11,14 +11,29 @@ import { KbundleError } from '../util/errors.js';
 import { decompress } from './decompress.js';
 import { isElf } from '../elf/elf-file.js';
 
-export type ModuleCompression = '' | '.gz' | '.xz' | '.zst';
+/**
+ * How a module file's bytes are compressed: the one name for it, as bundles
+ * record it (TargetModule.compression) and as the writer detects it by magic
+ * bytes.
+ */
+export type CompressionFormat = 'none' | 'gzip' | 'xz' | 'zstd';
 
-export const MODULE_COMPRESSIONS: readonly ModuleCompression[] = ['', '.gz', '.xz', '.zst'];
+/**
+ * The suffix after `.ko` that names a CompressionFormat in a module's file
+ * name, as DKMS and kmod spell it ('' for none): what the kernel's module tree
+ * uses, so the installer and the build pipeline work in suffixes.
+ */
+export type ModuleSuffix = '' | '.gz' | '.xz' | '.zst';
+
+/** The suffix for each format. */
+export const MODULE_SUFFIX: Readonly<Record<CompressionFormat, ModuleSuffix>> = { none: '', gzip: '.gz', xz: '.xz', zstd: '.zst' };
+
+export const MODULE_COMPRESSIONS: readonly ModuleSuffix[] = ['', '.gz', '.xz', '.zst'];
 
 /** DKMS tests gz, then xz, then zst and keeps the last hit, so zst wins over xz over gz. */
-const PRECEDENCE: readonly ModuleCompression[] = ['.gz', '.xz', '.zst'];
+const PRECEDENCE: readonly ModuleSuffix[] = ['.gz', '.xz', '.zst'];
 
-function compressedSuffix(name: string): ModuleCompression | null {
+function compressedSuffix(name: string): ModuleSuffix | null {
   for (const ext of PRECEDENCE) if (name.endsWith(`.ko${ext}`)) return ext;
   return null;
 }
@@ -31,7 +46,7 @@ function compressedSuffix(name: string): ModuleCompression | null {
  * unreadable directories. It ends at the first `.ko.zst`; any other result
  * needs the whole tree walked to rule out a higher-precedence suffix.
  */
-export async function detectKernelCompression(installTree: string, kver: string): Promise<ModuleCompression> {
+export async function detectKernelCompression(installTree: string, kver: string): Promise<ModuleSuffix> {
   let best = -1;
   const stack = [join(installTree, kver)];
   while (stack.length) {
@@ -66,7 +81,7 @@ export async function detectKernelCompression(installTree: string, kver: string)
  *  - zstd: as DKMS; -T0 output equals -T1 (only --single-thread differs).
  * Output still depends on the host tool's version; record it alongside.
  */
-export function compressionCommand(ext: Exclude<ModuleCompression, ''>): [string, ...string[]] {
+export function compressionCommand(ext: Exclude<ModuleSuffix, ''>): [string, ...string[]] {
   switch (ext) {
     case '.gz':
       return ['gzip', '-n', '-f'];
@@ -81,7 +96,7 @@ export function compressionCommand(ext: Exclude<ModuleCompression, ''>): [string
  * Compresses `koPath` in place (the .ko is replaced by `<koPath><ext>`, as
  * with the CLI tools) and returns the new path; '' leaves the file as is.
  */
-export async function compressModule(koPath: string, ext: ModuleCompression): Promise<string> {
+export async function compressModule(koPath: string, ext: ModuleSuffix): Promise<string> {
   if (ext === '') return koPath;
   if (!PRECEDENCE.includes(ext)) throw new KbundleError(`unknown module compression '${String(ext)}'`);
   if (!koPath.endsWith('.ko')) throw new KbundleError(`${koPath}: only uncompressed .ko files can be compressed`);
@@ -108,7 +123,7 @@ export async function readModule(path: string): Promise<Buffer> {
   return elf;
 }
 
-export function moduleFileName(name: string, ext: ModuleCompression): string {
+export function moduleFileName(name: string, ext: ModuleSuffix): string {
   return `${name}.ko${ext}`;
 }
 
@@ -119,7 +134,7 @@ export function stripModuleExt(filename: string): string {
 }
 
 /** The compression suffix of a module file name, or null when it is not a module name. */
-export function moduleCompressionOf(filename: string): ModuleCompression | null {
+export function moduleCompressionOf(filename: string): ModuleSuffix | null {
   if (filename.endsWith('.ko')) return '';
   return compressedSuffix(filename);
 }

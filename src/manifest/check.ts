@@ -9,7 +9,6 @@ import { existsSync, statSync } from 'node:fs';
 import { machine } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadConf } from '../conf/load.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
 import { resolveKernelTargets } from './kernels.js';
@@ -51,8 +50,8 @@ function inManifest(file: string, fn: () => ResolvedKernel[]): ResolvedKernel[] 
 
 function requireKey(m: Manifest, path: string | undefined, what: string): void {
   // The same refusals, codes and wording as bundle build.
-  if (!path) throw new KbundleError(`${m.file}: kbundle.yaml has no ${what}; every module in a bundle is signed and the bundle index is signed.`, BundleExit.BadManifest);
-  if (!existsSync(path)) throw new KbundleError(`${m.file}: ${what} ${path} does not exist.`, BundleExit.BadKey);
+  if (!path) throw new KbundleError(`${m.file}: kbundle.yaml has no ${what}; every module in a bundle is signed and the bundle index is signed.`, ExitCode.BadManifest);
+  if (!existsSync(path)) throw new KbundleError(`${m.file}: ${what} ${path} does not exist.`, ExitCode.BadKey);
 }
 
 export async function checkManifest(path: string, headerRoots: string[] = ['/lib/modules']): Promise<CheckResult> {
@@ -64,7 +63,7 @@ export async function checkManifest(path: string, headerRoots: string[] = ['/lib
   const targets = inManifest(m.file, () => resolveKernelTargets(m.kernels, headerRoots));
   for (const a of m.arches) {
     if (a !== machine()) {
-      throw new KbundleError(`${m.file}: arch ${a} needs a cross build, which this kbundle version does not do yet (this machine is ${machine()}).`, BundleExit.BadManifest);
+      throw new KbundleError(`${m.file}: arch ${a} needs a cross build, which this kbundle version does not do yet (this machine is ${machine()}).`, ExitCode.BadManifest);
     }
   }
   requireKey(m, m.signing?.moduleKey, 'signing.moduleKey');
@@ -75,7 +74,7 @@ export async function checkManifest(path: string, headerRoots: string[] = ['/lib
   for (const source of m.sources) {
     const confPath = join(source, 'dkms.conf');
     if (!existsSync(confPath) || !statSync(confPath).isFile()) {
-      throw new KbundleError(`${m.file}: source ${source} has no dkms.conf.`, BundleExit.BadManifest);
+      throw new KbundleError(`${m.file}: source ${source} has no dkms.conf.`, ExitCode.BadManifest);
     }
     for (const t of targets) {
       for (const arch of m.arches) {

@@ -1,8 +1,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { KbundleError } from '../util/errors.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import type { KernelSelector, ResolvedKernel } from './types.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 /**
  * Expands kernel releases/globs against the kernels whose headers are
@@ -33,7 +33,7 @@ export function resolveKernelTargets(patterns: (string | KernelSelector)[], head
   for (const p of patterns) {
     const sel = typeof p === 'string' ? { pattern: p } : p;
     if (sel.headers) {
-      if (!isDir(sel.headers)) throw new KbundleError(`kernel ${sel.pattern}: headers directory ${sel.headers} does not exist`, BundleExit.NoKernelMatch);
+      if (!isDir(sel.headers)) throw new KbundleError(`kernel ${sel.pattern}: headers directory ${sel.headers} does not exist`, ExitCode.NoKernelMatch);
       out.set(sel.pattern, sel.headers);
       continue;
     }
@@ -42,7 +42,7 @@ export function resolveKernelTargets(patterns: (string | KernelSelector)[], head
     if (hits.length === 0) {
       throw new KbundleError(
         `kernel pattern "${sel.pattern}" matches no kernel with headers under ${headerRoots.join(', ')} (installed: ${installed()})`,
-        BundleExit.NoKernelMatch,
+        ExitCode.NoKernelMatch,
       );
     }
     for (const h of hits) if (!out.has(h)) out.set(h, available.get(h)!);
@@ -62,7 +62,7 @@ type GlobToken = { any: true } | { one: (c: string) => boolean };
 
 /** The pattern as single-character tests and `*`s; a bad `[...]` is a manifest error, not a crash. */
 function globTokens(glob: string): GlobToken[] {
-  if (glob.includes('/')) throw new KbundleError(`kernel pattern "${glob}" must not contain "/"`, BundleExit.BadManifest);
+  if (glob.includes('/')) throw new KbundleError(`kernel pattern "${glob}" must not contain "/"`, ExitCode.BadManifest);
   const out: GlobToken[] = [];
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!;
@@ -71,12 +71,12 @@ function globTokens(glob: string): GlobToken[] {
     } else if (c === '?') out.push({ one: () => true });
     else if (c === '[') {
       const end = glob.indexOf(']', i + 1);
-      if (end < 0) throw new KbundleError(`kernel pattern "${glob}" has an unclosed "["`, BundleExit.BadManifest);
+      if (end < 0) throw new KbundleError(`kernel pattern "${glob}" has an unclosed "["`, ExitCode.BadManifest);
       let cls: RegExp;
       try {
         cls = new RegExp(`^[${classBody(glob.slice(i + 1, end))}]$`);
       } catch {
-        throw new KbundleError(`kernel pattern "${glob}" has an invalid class "${glob.slice(i, end + 1)}"`, BundleExit.BadManifest);
+        throw new KbundleError(`kernel pattern "${glob}" has an invalid class "${glob.slice(i, end + 1)}"`, ExitCode.BadManifest);
       }
       out.push({ one: (ch) => cls.test(ch) });
       i = end;

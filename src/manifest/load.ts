@@ -5,8 +5,8 @@ import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import { LineCounter, isMap, isNode, isScalar, parseDocument, visit, type Document, type Node } from 'yaml';
 import { KbundleError } from '../util/errors.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import type { Manifest, RawManifest } from './types.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export const SCHEMA_PATH = resolve(dirname(new URL(import.meta.url).pathname), '../../schema/kbundle.schema.json');
 
@@ -52,18 +52,18 @@ export async function loadManifest(path: string): Promise<Manifest> {
   try {
     // A FIFO or /dev/zero would never finish reading; a huge file is refused unread.
     const st = await stat(file);
-    if (!st.isFile()) throw new KbundleError(`${file}: not a regular file; a manifest must be one.`, BundleExit.BadManifest);
+    if (!st.isFile()) throw new KbundleError(`${file}: not a regular file; a manifest must be one.`, ExitCode.BadManifest);
     if (st.size > MANIFEST_LIMITS.bytes) throw tooBig(file, st.size);
     text = await readFile(file, 'utf8');
   } catch (e) {
     if (e instanceof KbundleError) throw e;
-    throw new KbundleError(`cannot read manifest ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, BundleExit.BadManifest);
+    throw new KbundleError(`cannot read manifest ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, ExitCode.BadManifest);
   }
   return parseManifest(text, file);
 }
 
 function tooBig(file: string, bytes: number): KbundleError {
-  return new KbundleError(`${file}: ${bytes} bytes; kbundle refuses a manifest over ${MANIFEST_LIMITS.bytes / 1024} KiB.`, BundleExit.BadManifest);
+  return new KbundleError(`${file}: ${bytes} bytes; kbundle refuses a manifest over ${MANIFEST_LIMITS.bytes / 1024} KiB.`, ExitCode.BadManifest);
 }
 
 export function parseManifest(text: string, file: string): Manifest {
@@ -101,7 +101,7 @@ export function parseManifest(text: string, file: string): Manifest {
   const shown = lines.slice(0, MANIFEST_LIMITS.problems);
   if (lines.length > shown.length) shown.push(`${file}: ... and ${lines.length - shown.length} more problems`);
   shown.push(...problems.filter((p) => p.offset < 0).map(fmt));
-  throw new KbundleError(shown.join('\n'), BundleExit.BadManifest);
+  throw new KbundleError(shown.join('\n'), ExitCode.BadManifest);
 }
 
 /** Duplicate keys (yaml's wording and position) and keys that are not scalars, in one pass. */
@@ -265,7 +265,7 @@ function normalise(raw: RawManifest, file: string): Manifest {
   if (raw.output !== undefined) m.output = abs(raw.output);
   for (const k of m.kernels) {
     if (k.headers && /[*?[]/.test(k.pattern)) {
-      throw new KbundleError(`${file}: kernel "${k.pattern}" is a pattern; "headers" needs an explicit release`, BundleExit.BadManifest);
+      throw new KbundleError(`${file}: kernel "${k.pattern}" is a pattern; "headers" needs an explicit release`, ExitCode.BadManifest);
     }
   }
   return m;

@@ -17,10 +17,10 @@ import { kernelArchDir, moduleDir, originalModuleDir } from '../tree/paths.js';
 import { KbundleError } from '../util/errors.js';
 import { removeDurable, removeIfEmpty, sweepTemps } from '../util/atomic.js';
 import { isDir, pathExists } from '../util/fs.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { endOp, forgetJournal, journalPath, readOps } from './journal.js';
 import { contextFromRecord, describeOp, type JournalOp } from './ops.js';
 import { acquireLock, DEFAULT_LOCK_TIMEOUT_MS, liveHolder, lockPath } from './tree-lock.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export type RecoveryResult = 'none' | 'forward' | 'back';
 
@@ -50,7 +50,7 @@ function installDirsOf(op: JournalOp): string[] {
 
 async function resumeOp(io: RunContext, op: JournalOp): Promise<RecoveryResult> {
   if (op.kind === 'bundle-install') {
-    const { resumeBundleInstall } = await import('../installer/install.js');
+    const { resumeBundleInstall } = await import('../deploy/deploy.js');
     return resumeBundleInstall(io, op);
   }
   const ctx = contextFromRecord(op.ctx, io);
@@ -109,16 +109,16 @@ export async function recoverTree(io: RunContext): Promise<RecoveryResult> {
         else result = 'forward';
         finished.push(op);
       } catch (e) {
-        throw new KbundleError(`recovering the interrupted ${describeOp(op)} failed: ${(e as Error).message}`, BundleExit.RecoveryFailed, [
+        throw new KbundleError(`recovering the interrupted ${describeOp(op)} failed: ${(e as Error).message}`, ExitCode.RecoveryFailed, [
           `The journal is kept: ${journalPath(tree)}`,
           ...((e as KbundleError).details ?? []),
         ]);
       }
     }
     forgetJournal(tree);
-    if ((await readOps(tree)).length) throw new KbundleError(`recovery left ops in ${journalPath(tree)}`, BundleExit.RecoveryFailed);
+    if ((await readOps(tree)).length) throw new KbundleError(`recovery left ops in ${journalPath(tree)}`, ExitCode.RecoveryFailed);
   }
-  const { collectGarbage } = await import('../installer/install.js');
+  const { collectGarbage } = await import('../deploy/deploy.js');
   await collectGarbage(io);
   return result;
 }
@@ -153,7 +153,7 @@ export async function settleForReader(io: RunContext): Promise<void> {
   try {
     await withTreeLock(io, 'status', async () => undefined, 0);
   } catch (e) {
-    if ((e as KbundleError).exitCode === BundleExit.Locked) return; // taken meanwhile by a live command
+    if ((e as KbundleError).exitCode === ExitCode.Locked) return; // taken meanwhile by a live command
     throw e;
   }
 }

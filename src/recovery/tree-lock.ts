@@ -10,9 +10,9 @@
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { KbundleError } from '../util/errors.js';
 import { alive, mkdirDurable } from '../util/atomic.js';
+import { ExitCode } from '../util/exit-codes.js';
 
 export const lockPath = (dkmsTree: string) => join(dkmsTree, '.kbundle-install.lock');
 
@@ -119,7 +119,7 @@ export async function acquireLock(dkmsTree: string, opts: LockOptions): Promise<
     }
     const what = h.what || 'command';
     if (Date.now() >= deadline) {
-      throw new KbundleError(`another kbundle ${what} (pid ${h.pid}) holds ${path}; gave up waiting.`, BundleExit.Locked, [
+      throw new KbundleError(`another kbundle ${what} (pid ${h.pid}) holds ${path}; gave up waiting.`, ExitCode.Locked, [
         'Wait for it to finish, or raise --lock-timeout. A lock whose process is gone is taken over automatically.',
       ]);
     }

@@ -3,7 +3,7 @@
  * (what the installer has) and a real module file (what the builder and the
  * tests have). Both are pure given their inputs.
  */
-import type { TargetConfig } from '../bundle/oci.js';
+import type { TargetConfig } from '../bundle/model/oci.js';
 import { depends, moduleName, readModinfo, vermagic } from '../elf/modinfo.js';
 import { readVersions } from '../elf/versions.js';
 import { KbundleError } from '../util/errors.js';

@@ -38,7 +38,7 @@ export async function signModule(ko: Buffer, opts: SignModuleOptions): Promise<B
 }
 
 /** Signs a module file in place; the file is replaced atomically and keeps its mode. */
-export async function signModuleFile(path: string, opts: SignModuleOptions): Promise<void> {
+export async function signModuleInPlace(path: string, opts: SignModuleOptions): Promise<void> {
   const signed = await signModule(await readFile(path), opts);
   await writeFileDurable(path, signed, { mode: (await stat(path)).mode & 0o7777 });
 }

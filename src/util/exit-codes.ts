@@ -1,6 +1,8 @@
 /**
- * Exit codes. 1-21, 77 and 101 mean what they mean for DKMS 3.x
- * (dkms.in header comment); 30+ are kbundle's own (bundles).
+ * kbundle's exit codes, all in one table. 1-21, 77 and 101 mean what they
+ * mean for DKMS 3.x (the header comment of dkms.in; docs/dkms-compat.md), so
+ * scripts written for dkms keep working; 30-46 are kbundle's own for bundles,
+ * manifests, the tree lock and recovery; 50-51 for the drop-in commands.
  * docs/exit-codes.md lists them for users; keep the two in sync.
  */
 export const ExitCode = {
@@ -23,5 +25,45 @@ export const ExitCode = {
   NoHeaders: 21,
   Excluded: 77,
   PreInstallFailed: 101,
+  // --- bundles, manifests, the tree lock, recovery (30-46) ---
+  /** Signature missing, malformed, does not verify, or its trusted comment or unsigned lines are not what kbundle writes for this index. */
+  BadSignature: 30,
+  /** A blob's bytes do not match its digest or the size its descriptor declares. */
+  DigestMismatch: 31,
+  /** Not a tar, truncated, or an entry that is unsafe/unexpected (traversal, links, devices, duplicates). */
+  UnsafeArchive: 32,
+  /** Signature is well-formed but made by a key that is not trusted. */
+  UntrustedKey: 33,
+  /** kbundle.yaml does not parse or does not match schema/kbundle.schema.json. */
+  BadManifest: 34,
+  /** OCI JSON (oci-layout, index, manifests, configs) malformed, unknown media type, a referenced blob missing, or index.json / the signature manifest / oci-layout not exactly what the signed index determines. */
+  BadLayout: 35,
+  /** A kernel pattern in kbundle.yaml matches no installed kernel headers. */
+  NoKernelMatch: 36,
+  /** An entry, blob or decompressed stream exceeds its declared size or a configured limit. */
+  LimitExceeded: 37,
+  /** Shards given to merge disagree (different source, identity, or two builds of one target). */
+  MergeConflict: 38,
+  /** A key file cannot be read or is not in the expected format. */
+  BadKey: 39,
+  /** The bundle spec handed to the writer is inconsistent (duplicate target, bad name, unknown arch). */
+  BadSpec: 40,
+  /** bundle install: no build fits the target kernel and a source build is impossible (nearest candidates are listed). */
+  NoMatch: 41,
+  /** bundle install: the bundle is older than the one installed for the same module (anti-rollback; --allow-downgrade). */
+  Downgrade: 42,
+  /** bundle install --require-trusted-signer: the modules' signer is not known to be trusted by the target kernel. */
+  UntrustedSigner: 43,
+  /** bundle install: a module file would replace one that another DKMS module (or another package of the bundle) installed. */
+  FileConflict: 44,
+  /** Any mutating command: another kbundle command holds the DKMS tree lock past --lock-timeout. */
+  Locked: 45,
+  /** An interrupted command could be neither finished nor rolled back (the journal is kept). */
+  RecoveryFailed: 46,
+  // --- the drop-in commands (50-51; docs/dkms-dropin.md) ---
+  /** dropin: Debian's dkms package is not installed in the root, so there is nothing to take over. */
+  NoDkmsPackage: 50,
+  /** dropin: a path holds a file that is neither Debian's (diverted) nor kbundle's, or dpkg-divert refused. */
+  DiversionConflict: 51,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];

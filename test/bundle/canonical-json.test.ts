@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { canonicalJson, canonicalJsonBytes } from '../../src/bundle/canonical-json.js';
+import { canonicalJson, canonicalJsonBytes } from '../../src/bundle/model/canonical-json.js';
 
 describe('canonicalJson', () => {
   test('sorts keys at every depth and drops whitespace', () => {

@@ -4,8 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKeys, parsePublicKey, parseSecretKey, type PublicKey, type SecretKey } from '../../src/bundle/sign-index.js';
-import type { BundleSpec, TargetSpec } from '../../src/bundle/writer.js';
+import { generateKeys, parsePublicKey, parseSecretKey, type PublicKey, type SecretKey } from '../../src/sign/minisign.js';
+import type { BundleSpec, TargetSpec } from '../../src/bundle/write/writer.js';
 
 export function tmp(prefix = 'kbundle-bt-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

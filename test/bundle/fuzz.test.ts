@@ -5,8 +5,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openBundle } from '../../src/bundle/open.js';
-import { writeBundle } from '../../src/bundle/writer.js';
+import { openBundle } from '../../src/bundle/read/open.js';
+import { writeBundle } from '../../src/bundle/write/writer.js';
 import { KbundleError } from '../../src/util/errors.js';
 import { Rng } from '../helpers/prng.js';
 import { makeSourceTree, realModules, spec, target, testKeys, tmp } from './fixtures.js';

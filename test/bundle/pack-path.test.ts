@@ -7,21 +7,21 @@ import { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { BundleFile } from '../../src/bundle/bundle-file.js';
-import { hashFile } from '../../src/bundle/digest.js';
-import { ZstdWorker } from '../../src/bundle/zstd-worker.js';
-import { Chunker } from '../../src/bundle/chunker.js';
-import { encodeHeader, type UstarHeader } from '../../src/bundle/ustar.js';
-import { compressStream } from '../../src/bundle/zstd.js';
+import { BundleFile } from '../../src/bundle/write/bundle-file.js';
+import { hashFile } from '../../src/bundle/model/digest.js';
+import { ZstdWorker } from '../../src/bundle/write/zstd-worker.js';
+import { Chunker } from '../../src/bundle/write/chunker.js';
+import { encodeHeader, type UstarHeader } from '../../src/tar/ustar.js';
+import { compressStream } from '../../src/bundle/model/zstd.js';
 import { KbundleError } from '../../src/util/errors.js';
-import { openBundle } from '../../src/bundle/open.js';
-import { copyBlobsFromArchive, readBlobFromArchive } from '../../src/bundle/reader.js';
-import { scanArchive } from '../../src/bundle/scan.js';
-import { walkArchive } from '../../src/bundle/archive-walk.js';
+import { openBundle } from '../../src/bundle/read/open.js';
+import { copyBlobsFromArchive, readBlobFromArchive } from '../../src/bundle/read/reader.js';
+import { scanArchive } from '../../src/bundle/read/scan.js';
+import { walkArchive } from '../../src/tar/walk.js';
 
 /** Blob offsets as the scan's header walk finds them. */
 const locateBlobs = async (file: string) => (await scanArchive(file)).offsets;
-import { writeBundle } from '../../src/bundle/writer.js';
+import { writeBundle } from '../../src/bundle/write/writer.js';
 import { makeSourceTree, realModules, rewriteWithPython, spec, target, testKeys, tmp } from './fixtures.js';
 
 const K = '6.1.0-56-amd64';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { generateKeys, parsePublicKey, parseSecretKey, signMinisign, verifyMinisign } from '../../src/bundle/sign-index.js';
+import { generateKeys, parsePublicKey, parseSecretKey, signMinisign, verifyMinisign } from '../../src/sign/minisign.js';
 import { KbundleError } from '../../src/util/errors.js';
 import { tmp } from './fixtures.js';
 
@@ -28,7 +28,7 @@ describe('minisign-compatible signatures', () => {
   });
 
   test('key ids print like minisign: little-endian u64, upper-case hex, no zero padding', async () => {
-    const { keyIdString } = await import('../../src/bundle/sign-index.js');
+    const { keyIdString } = await import('../../src/sign/minisign.js');
     expect(keyIdString(Buffer.from('c7b6af5e54a9c707', 'hex'))).toBe('7C7A9545EAFB6C7');
     expect(keyIdString(Buffer.from('173a07fff3c19f20', 'hex'))).toBe('209FC1F3FF073A17');
   });

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { compressStream, zstdParameters, ZstdDecoder } from '../../src/bundle/zstd.js';
+import { compressStream, zstdParameters, ZstdDecoder } from '../../src/bundle/model/zstd.js';
 import { KbundleError } from '../../src/util/errors.js';
 import { tmp } from './fixtures.js';
 

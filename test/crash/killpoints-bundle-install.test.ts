@@ -2,7 +2,7 @@
 // root, and of an upgrade from a hello 1.0 bundle to a 1.1 bundle.
 import { afterAll, describe, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
-import { buildBundle, trust } from '../installer/helpers.js';
+import { buildBundle, trust } from '../deploy/helpers.js';
 import { KILL_TEST_TIMEOUT, depmod, failures, helloSourceDir, kb, layout, removeHelloSources, runKillScenario, type Trees } from './scenario.js';
 
 const [K61, K612] = twoKernels();

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { fullSweep, killBudget, MUTATING_SYSCALLS, planSubset, run, runKilledAsync, type TracedRun } from '../helpers/killpoints.js';
 import { BIN, REPO, seedKernelModule, sh, type RunResult, type Scratch } from '../helpers/scratch.js';
 import { diffSnapshots, sameSnapshot, snapshotTree, type TreeSnapshot } from '../helpers/tree-snapshot.js';
-import { intreeModule } from '../installer/helpers.js';
+import { intreeModule } from '../deploy/helpers.js';
 import { describe, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 

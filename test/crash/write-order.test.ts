@@ -10,7 +10,7 @@ import { dirname, join, posix } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { twoKernels } from '../helpers/kernels.js';
 import { BIN, REPO } from '../helpers/scratch.js';
-import { buildBundle, trust } from '../installer/helpers.js';
+import { buildBundle, trust } from '../deploy/helpers.js';
 import { coreState, depmod, layout, treesAt, type Trees } from './scenario.js';
 
 const [K61, K612] = twoKernels();

@@ -13,7 +13,7 @@ import {
   moduleFileName,
   readModule,
   stripModuleExt,
-  type ModuleCompression,
+  type ModuleSuffix,
 } from '../../src/kmod/compression.js';
 import { signModule } from '../../src/sign/sign-module.js';
 import { certificateInfo, generateMok } from '../../src/sign/keys.js';
@@ -90,7 +90,7 @@ describe('compressModule', () => {
     signed = await signModule(readFileSync(await buildHelloModule(twoKernels()[0])), { key: join(dir, 'mok.key'), cert, hash: 'sha256' });
   });
 
-  const exts: Exclude<ModuleCompression, ''>[] = ['.xz', '.zst', '.gz'];
+  const exts: Exclude<ModuleSuffix, ''>[] = ['.xz', '.zst', '.gz'];
   test.each(exts)('%s: replaces the .ko, keeps the signature readable by modinfo, decompresses to the same bytes, deterministic', async (ext) => {
     const sub = mkdtempSync(join(dir, 'c-'));
     const ko = join(sub, 'kbhello.ko');

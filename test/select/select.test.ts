@@ -7,7 +7,7 @@ import { explain } from '../../src/select/explain.js';
 import { candidatesFromTargetConfig } from '../../src/select/candidate.js';
 import { compareKernelRelease } from '../../src/select/kernel-order.js';
 import type { Candidate, Reason, Selection } from '../../src/select/types.js';
-import type { TargetConfig } from '../../src/bundle/oci.js';
+import type { TargetConfig } from '../../src/bundle/model/oci.js';
 import { buildPackage, kernelWithModules, makeTargetTree, otherSeriesKernel, setSymversCrc, type BuiltPackage } from './fixtures.js';
 
 const ARCH = 'x86_64';

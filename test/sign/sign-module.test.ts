@@ -7,7 +7,7 @@ import * as pkijs from 'pkijs';
 import * as asn1js from 'asn1js';
 import { buildHelloModule } from '../helpers/hello-module.js';
 import { twoKernels } from '../helpers/kernels.js';
-import { signModule, signModuleFile } from '../../src/sign/sign-module.js';
+import { signModule, signModuleInPlace } from '../../src/sign/sign-module.js';
 import { certificateInfo, generateMok } from '../../src/sign/keys.js';
 import { splitSignedModule } from '../../src/sign/appended-signature.js';
 import { verifyModuleSignature } from '../../src/sign/verify-module.js';
@@ -158,11 +158,11 @@ describe('inputs and refusals', () => {
     await expect(signModule(readFileSync(f.ko), { key: f.key, cert: readFileSync(f.certDer), hash: 'md5' as ModuleHash })).rejects.toThrow(/unsupported/);
   });
 
-  test('signModuleFile signs in place and keeps the mode', async () => {
+  test('signModuleInPlace signs in place and keeps the mode', async () => {
     const p = join(f.dir, 'inplace.ko');
     copyFileSync(f.ko, p);
     chmodSync(p, 0o640);
-    await signModuleFile(p, { key: f.key, cert: readFileSync(f.certDer), hash: 'sha256' });
+    await signModuleInPlace(p, { key: f.key, cert: readFileSync(f.certDer), hash: 'sha256' });
     expect(readFileSync(p).equals(reference)).toBe(true);
     expect(statSync(p).mode & 0o777).toBe(0o640);
     expect(existsSync(`${p}.kbundle-sign.tmp`)).toBe(false);

@@ -20,7 +20,7 @@ export function registerAutoinstall(program: Command, run: Runner): void {
         return 0;
       }
       // Stored bundles first (offline, prebuilt where one fits): what they install, the DKMS pass below then skips.
-      const { autoinstallFromBundles } = await import('../../installer/install.js');
+      const { autoinstallFromBundles } = await import('../../deploy/deploy.js');
       const fromBundles = await autoinstallFromBundles(ctx, '/', targets, 600_000);
       for (const i of fromBundles.installed) ctx.say(`Installed from a stored bundle: ${i}`);
       const code = (await autoinstall(ctx, targets)).code;

@@ -2,7 +2,6 @@
 import { Command } from 'commander';
 import { machine } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BundleExit } from '../../bundle/exit-codes.js';
 import type { RunContext } from '../../lifecycle/context.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
@@ -92,7 +91,7 @@ async function targetOf(o: InstallerOptions, root: string): Promise<{ kernel: st
 async function keysOf(o: InstallerOptions) {
   const keys = await trustedKeysFrom({ key: [...o.trust, ...o.key], keyring: o.keyring });
   if (!keys.length && !o.insecure) {
-    throw new KbundleError('no trusted bundle key: pass --trust FILE.pub or --keyring DIR (or --insecure to skip the signature check).', BundleExit.UntrustedKey);
+    throw new KbundleError('no trusted bundle key: pass --trust FILE.pub or --keyring DIR (or --insecure to skip the signature check).', ExitCode.UntrustedKey);
   }
   if (!keys.length) {
     process.stderr.write(
@@ -123,8 +122,8 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
     .option('-j <jobs>', 'make jobs for a source build')
     .action(
       r(async (p, o) => {
-        const { installBundle } = await import('../../installer/install.js');
-        const { formatPlan } = await import('../../installer/plan.js');
+        const { installBundle } = await import('../../deploy/deploy.js');
+        const { formatPlan } = await import('../../deploy/plan.js');
         const trustedKeys = await keysOf(o);
         const { ctx, root } = await installerContext(o);
         const t = await targetOf(o, root);
@@ -146,9 +145,9 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
 
   keyOptions(treeOptions(bundle.command('plan').description('print what bundle install would do (which step wins, and why), touching nothing').argument('<file>'))).action(
     r(async (p, o) => {
-      const { openVerified } = await import('../../installer/install.js');
-      const { preparePlan } = await import('../../installer/prepare.js');
-      const { formatPlan } = await import('../../installer/plan.js');
+      const { openVerified } = await import('../../deploy/deploy.js');
+      const { preparePlan } = await import('../../deploy/prepare.js');
+      const { formatPlan } = await import('../../deploy/plan.js');
       const trustedKeys = await keysOf(o);
       const { ctx, root } = await installerContext(o);
       const t = await targetOf(o, root);
@@ -173,8 +172,8 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
     .option('--compress <kind>', 'none|gz|xz|zst (default: as the target kernel\'s modules, none if unknown)')
     .action(
       r(async (p, o) => {
-        const { openVerified } = await import('../../installer/install.js');
-        const { extractForKernel } = await import('../../installer/extract.js');
+        const { openVerified } = await import('../../deploy/deploy.js');
+        const { extractForKernel } = await import('../../deploy/extract.js');
         const { detectKernelCompression } = await import('../../kmod/compression.js');
         const { installedLocation } = await import('../../lifecycle/context.js');
         const trustedKeys = await keysOf(o);
@@ -209,7 +208,7 @@ export function registerBundleInstall(bundle: Command, run: Runner): void {
     .option('-j <jobs>', 'make jobs for a source build')
     .action(
       r(async (_p, o) => {
-        const { autoinstallFromBundles } = await import('../../installer/install.js');
+        const { autoinstallFromBundles } = await import('../../deploy/deploy.js');
         const { ctx, root } = await installerContext(o);
         const t = await targetOf(o, root);
         const res = await autoinstallFromBundles(ctx, root, [t], lockTimeout(o));

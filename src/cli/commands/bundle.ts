@@ -4,7 +4,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BundleExit } from '../../bundle/exit-codes.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
 import type { CommonOptions } from '../options.js';
@@ -36,10 +35,10 @@ export function defaultCacheDir(): string {
 
 /** Public keys named by --key (repeatable) and every *.pub in --keyring. */
 export async function trustedKeysFrom(o: Pick<BundleOptions, 'key' | 'keyring'>) {
-  const { loadPublicKey } = await import('../../bundle/sign-index.js');
+  const { loadPublicKey } = await import('../../sign/minisign.js');
   const files = [...o.key];
   if (o.keyring) {
-    if (!existsSync(o.keyring)) throw new KbundleError(`--keyring ${o.keyring} does not exist.`, BundleExit.BadKey);
+    if (!existsSync(o.keyring)) throw new KbundleError(`--keyring ${o.keyring} does not exist.`, ExitCode.BadKey);
     files.push(...readdirSync(o.keyring).filter((n) => n.endsWith('.pub')).sort().map((n) => join(o.keyring!, n)));
   }
   return Promise.all(files.map((f) => loadPublicKey(resolve(f))));
@@ -74,8 +73,8 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--json', 'print the result as JSON')
     .action(
       r(async (p, o) => {
-        const { buildBundle } = await import('../../bundler/build-bundle.js');
-        const { parseShard } = await import('../../bundler/matrix.js');
+        const { buildBundle } = await import('../../bundle-build/build-bundle.js');
+        const { parseShard } = await import('../../bundle-build/matrix.js');
         const shard = o.shard ? parseShard(o.shard) : null;
         if (typeof shard === 'string') throw new KbundleError(shard, ExitCode.Usage);
         const jobs = o.j !== undefined ? Number(o.j) : availableParallelism();
@@ -96,7 +95,7 @@ export function registerBundle(program: Command, run: Runner): Command {
         });
         if (o.json) {
           // The file's own sha256 is hashed here, from the finished file, not while packing (bundle-file.ts says why).
-          const { digestFile } = await import('../../bundle/digest.js');
+          const { digestFile } = await import('../../bundle/model/digest.js');
           const fileDigest = (await digestFile(res.file)).digest;
           process.stdout.write(`${JSON.stringify({ file: res.file, digest: res.write.digest, fileDigest, size: res.write.size, built: res.built, missing: res.missing }, null, 2)}\n`);
         }
@@ -128,9 +127,9 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--json', 'print the verified index as JSON')
     .action(
       r(async (p, o) => {
-        const { verifyBundle } = await import('../../bundle/open.js');
+        const { verifyBundle } = await import('../../bundle/read/open.js');
         const trustedKeys = await trustedKeysFrom(o);
-        if (!trustedKeys.length) throw new KbundleError('bundle verify needs a trusted key: --key FILE.pub or --keyring DIR.', BundleExit.UntrustedKey);
+        if (!trustedKeys.length) throw new KbundleError('bundle verify needs a trusted key: --key FILE.pub or --keyring DIR.', ExitCode.UntrustedKey);
         const idx = await verifyBundle(resolve(p[0]!), { trustedKeys });
         if (o.json) process.stdout.write(`${JSON.stringify({ ok: true, rootDigest: idx.rootDigest, signer: idx.signer.keyId }, null, 2)}\n`);
         else process.stdout.write(`${p[0]}: OK (signed by ${idx.signer.keyId}; ${idx.packages.length} package(s), ${idx.packages.reduce((n, q) => n + q.targets.length, 0)} target(s), every digest verified; root ${idx.rootDigest})\n`);
@@ -147,7 +146,7 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--json', 'JSON for scripts')
     .action(
       r(async (p, o) => {
-        const { verifyBundle } = await import('../../bundle/open.js');
+        const { verifyBundle } = await import('../../bundle/read/open.js');
         const trustedKeys = await trustedKeysFrom(o);
         const idx = await verifyBundle(resolve(p[0]!), { trustedKeys, skipSignature: trustedKeys.length === 0 });
         const signatureChecked = trustedKeys.length > 0;
@@ -192,8 +191,8 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--keyring <dir>', 'directory of trusted *.pub keys')
     .action(
       r(async (p, o) => {
-        const { mergeBundles } = await import('../../bundle/merge.js');
-        const { loadSecretKey } = await import('../../bundle/sign-index.js');
+        const { mergeBundles } = await import('../../bundle/write/merge.js');
+        const { loadSecretKey } = await import('../../sign/minisign.js');
         const signingKey = await loadSecretKey(resolve(o.signKey!));
         const extra = await trustedKeysFrom(o);
         const res = await mergeBundles(p.map((f) => resolve(f)), resolve(o.output!), { trustedKeys: [signingKey.publicKey, ...extra], signingKey });
@@ -209,7 +208,7 @@ export function registerBundle(program: Command, run: Runner): Command {
     .option('--force', 'overwrite existing files')
     .action(
       r(async (p, o) => {
-        const { generateKeys } = await import('../../bundle/sign-index.js');
+        const { generateKeys } = await import('../../sign/minisign.js');
         const base = resolve(p[0]!);
         for (const f of [`${base}.key`, `${base}.pub`]) {
           if (existsSync(f) && !o.force) throw new KbundleError(`${f} exists; use --force to overwrite.`, ExitCode.General);

@@ -10,7 +10,7 @@ import { readFrameworkConf } from '../../conf/framework.js';
 import { commonPostinst, type DkmsSteps } from '../../dropin/common-postinst.js';
 import { buildMany } from '../../lifecycle/build.js';
 import { removeTargets } from '../../install/install.js';
-import { ldtarball } from '../../tarball/ldtarball.js';
+import { ldtarball } from '../../dkms-tarball/ldtarball.js';
 import { formatStatusLine } from '../../tree/scan.js';
 import { KbundleError } from '../../util/errors.js';
 import { join } from 'node:path';

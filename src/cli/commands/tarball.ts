@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { mktarball } from '../../tarball/mktarball.js';
-import { ldtarball } from '../../tarball/ldtarball.js';
+import { mktarball } from '../../dkms-tarball/mktarball.js';
+import { ldtarball } from '../../dkms-tarball/ldtarball.js';
 import { scanStatus } from '../../tree/scan.js';
 import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
