@@ -131,7 +131,7 @@ export async function mkbmdeb(input: PackageInput, o: BmdebOptions, out: Output)
         join(doc, 'copyright'),
         `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\nUpstream-Name: ${input.module}\n\nFiles: *\nCopyright: ${o.maintainer.replace(/\s*<.*$/, '')}\nLicense: GPL-2\n\nLicense: GPL-2\n On Debian systems the full text of the GNU General Public License version 2\n is in /usr/share/common-licenses/GPL-2.\n`,
       );
-      await writeText(join(doc, 'changelog'), `${src} (${input.version}) unstable; urgency=medium\n\n  * Binary modules for Linux ${k.kernel}, packaged by kbundle mkbmdeb from the ${input.origin}.\n\n -- ${o.maintainer}  ${rfc2822(input.epoch)}\n`);
+      await writeText(join(doc, 'changelog'), `${src} (${input.version}) unstable; urgency=medium\n\n  * Binary modules for Linux ${k.kernel}, packaged by kbundle mkbmdeb.\n\n -- ${o.maintainer}  ${rfc2822(input.epoch)}\n`);
       await runTool('gzip', ['-9n', join(doc, 'changelog')], { epoch: input.epoch });
       const deb = join(root, 'DEBIAN');
       await mkdir(deb);

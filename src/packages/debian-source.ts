@@ -55,7 +55,7 @@ export function debianSource(input: PackageInput, meta: DebianMeta): DebianSourc
       '',
     ].join('\n'),
   );
-  add('changelog', `${source} (${version}) unstable; urgency=medium\n\n  * Packaged by kbundle mkdeb from the ${input.origin}.\n\n -- ${meta.maintainer}  ${rfc2822(input.epoch)}\n`);
+  add('changelog', `${source} (${version}) unstable; urgency=medium\n\n  * Packaged by kbundle mkdeb.\n\n -- ${meta.maintainer}  ${rfc2822(input.epoch)}\n`);
   add(
     'copyright',
     [

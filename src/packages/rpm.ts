@@ -80,6 +80,7 @@ function preamble(p: { name: string; version: string; release: string; summary: 
     `Release: ${p.release}`,
     `Summary: ${p.summary}`,
     'License: GPL-2.0-only',
+    'Group: System Environment/Kernel',
     `Packager: ${p.packager}`,
     `Vendor: ${p.packager.replace(/\s*<.*$/, '')}`,
   ];
@@ -92,16 +93,16 @@ export function dkmsRpmPlan(input: PackageInput, meta: RpmMeta): SpecPlan {
   const version = rpmVersion(input.version);
   const dir = `/usr/src/${input.module}-${input.version}`;
   const spec = [
-    ...preamble({ name, version, release: meta.release, summary: `${input.module} kernel module source, built by DKMS`, packager: meta.packager }),
+    ...preamble({ name, version, release: meta.release, summary: `Source of the ${input.module} kernel module, built by DKMS`, packager: meta.packager }),
     'BuildArch: noarch',
     'Requires: dkms',
     'Requires(post): dkms',
     'Requires(preun): dkms',
     '',
     '%description',
-    `The source code of the ${input.module} ${input.version} kernel module, added to DKMS`,
-    'and built and installed for the installed kernels when this package is installed',
-    '(by dkms, or by kbundle as the system dkms).',
+    `The source code of the ${input.module} ${input.version} kernel module. Installing`,
+    'this package adds it to DKMS, which builds and installs it for the installed',
+    'kernels (dkms, or kbundle as the system dkms).',
     '',
     '%install',
     'cp -a %{kbundle_stage}/. %{buildroot}/',
@@ -120,7 +121,7 @@ export function dkmsRpmPlan(input: PackageInput, meta: RpmMeta): SpecPlan {
     '%files',
     '%defattr(-,root,root,-)',
     dir,
-    ...tail(input.epoch, meta.packager, version, meta.release, `Packaged by kbundle mkrpm from the ${input.origin}.`),
+    ...tail(input.epoch, meta.packager, version, meta.release, "Packaged by kbundle mkrpm."),
   ].join('\n');
   return {
     name,
@@ -155,7 +156,7 @@ export function kmodRpmPlan(input: PackageInput, k: KernelBinaries, meta: RpmMet
     'fi',
   ];
   const spec = [
-    ...preamble({ name, version, release, summary: `${input.module} kernel modules for Linux ${k.kernel}`, packager: meta.packager }),
+    ...preamble({ name, version, release, summary: `Kernel modules ${input.module} for Linux ${k.kernel}`, packager: meta.packager }),
     `Provides: kernel-modules >= ${kernelModulesEvr(k.kernel)}`,
     `Provides: ${pkg}-kmod = %{version}-%{release}`,
     `Conflicts: ${pkg}-dkms`,
@@ -179,7 +180,7 @@ export function kmodRpmPlan(input: PackageInput, k: KernelBinaries, meta: RpmMet
     '%files',
     '%defattr(-,root,root,-)',
     dir,
-    ...tail(input.epoch, meta.packager, version, release, `Packaged by kbundle mkrpm from the ${input.origin}.`),
+    ...tail(input.epoch, meta.packager, version, release, "Packaged by kbundle mkrpm."),
   ].join('\n');
   return { name, version, release, arch: rpmArch(k.arch), spec, fill: async () => undefined };
 }
@@ -192,7 +193,7 @@ export function kmpPlan(input: PackageInput, k: KernelBinaries, meta: RpmMeta, f
   const version = `${rpmVersion(input.version)}_k${rpmSafe(base)}`;
   const dir = `/lib/modules/${k.kernel}/updates`;
   const spec = [
-    ...preamble({ name, version, release: meta.release, summary: `${input.module} kernel modules (KMP) for Linux ${k.kernel}`, packager: meta.packager }),
+    ...preamble({ name, version, release: meta.release, summary: `Kernel module package ${input.module} for Linux ${k.kernel}`, packager: meta.packager }),
     'Provides: multiversion(kernel)',
     `Provides: ${pkg}-kmp = ${rpmVersion(input.version)}`,
     `Enhances: kernel-${flavor}`,
@@ -222,7 +223,7 @@ export function kmpPlan(input: PackageInput, k: KernelBinaries, meta: RpmMeta, f
     '%files',
     '%defattr(-,root,root,-)',
     ...files.map((f) => `${dir}/${f}`),
-    ...tail(input.epoch, meta.packager, version, meta.release, `Packaged by kbundle mkkmp from the ${input.origin}.`),
+    ...tail(input.epoch, meta.packager, version, meta.release, "Packaged by kbundle mkkmp."),
   ].join('\n');
   return { name, version, release: meta.release, arch: rpmArch(k.arch), spec, fill: async () => undefined };
 }
@@ -230,7 +231,7 @@ export function kmpPlan(input: PackageInput, k: KernelBinaries, meta: RpmMeta, f
 /** rpmbuild -bb of one spec, in a private topdir; returns the .rpm path inside it. */
 export async function rpmbuild(stage: string, plan: SpecPlan, buildroot: string, epoch: number): Promise<string> {
   requireTools('rpmbuild');
-  const top = join(stage, `top-${plan.name}-${plan.release}-${plan.arch}`);
+  const top = join(stage, `top-${rpmFileName(plan)}`);
   for (const d of ['SPECS', 'RPMS', 'BUILD', 'BUILDROOT', 'SOURCES', 'SRPMS']) await mkdir(join(top, d), { recursive: true });
   const spec = join(top, 'SPECS', `${plan.name}.spec`);
   await writeText(spec, `${plan.spec}\n`);
