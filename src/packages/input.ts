@@ -16,6 +16,7 @@ import { newestMtime } from '../bundle/repro-tar.js';
 import type { OpenBundle } from '../bundle/open.js';
 import { KbundleError } from '../util/errors.js';
 import { isDir } from '../util/fs.js';
+import { BundleExit } from '../bundle/exit-codes.js';
 import { PackagesExit } from './exit-codes.js';
 
 export interface ModuleFile {
@@ -132,8 +133,10 @@ export async function inputFromBundle(bundle: OpenBundle, pkgName: string | unde
     : [...pkg.targets].sort((a, b) => (a.kernelRelease + '/' + a.arch < b.kernelRelease + '/' + b.arch ? -1 : 1));
   const work = await mkdtemp(join(tmpdir(), 'kbundle-pkg-in-'));
   try {
-    const sourceDir = join(work, 'source');
-    await bundle.extractSource(pkg.name, sourceDir);
+    // The source layer holds one top directory <name>-<version>/ (docs/bundle-format.md), as the installer reads it.
+    await bundle.extractSource(pkg.name, join(work, 'source'));
+    const sourceDir = join(work, 'source', `${pkg.name}-${pkg.version}`);
+    if (!(await isDir(sourceDir))) throw new KbundleError(`the bundle's source of ${pkg.name}/${pkg.version} has no ${pkg.name}-${pkg.version}/ directory.`, BundleExit.BadLayout);
     const blobs = join(work, 'blobs');
     const digests = targets.flatMap((t) => t.modules.map((m) => m.digest));
     await bundle.copyBlobsTo(blobs, [...new Set(digests)]);

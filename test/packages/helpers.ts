@@ -48,7 +48,7 @@ export function outDir(): string {
 /** kbundle in `cwd` with a umask, SOURCE_DATE_EPOCH fixed. */
 export function kb(args: string[], o: { cwd?: string; umask?: string; env?: NodeJS.ProcessEnv } = {}): RunResult {
   const script = `umask ${o.umask ?? '022'}; cd "$1" && shift && exec "$@"`;
-  return sh('sh', ['-c', script, 'sh', o.cwd ?? process.cwd(), process.execPath, join(import.meta.dirname, '../../bin/kbundle'), ...args], {
+  return sh('/bin/sh', ['-c', script, 'sh', o.cwd ?? process.cwd(), process.execPath, join(import.meta.dirname, '../../bin/kbundle'), ...args], {
     SOURCE_DATE_EPOCH: EPOCH,
     ...o.env,
   });

@@ -231,6 +231,10 @@ describe('from a bundle', () => {
     // The source package from the bundle's source layer: same files as the module source.
     const src = unpackDeb(deb[0]!);
     expect(readFileSync(join(src, 'usr/src/hello-1.0/hello.c'))).toEqual(readFileSync(join(fx.scratch.sourceTree, 'hello-1.0/hello.c')));
+    // Same source, same SOURCE_DATE_EPOCH: the bundle's mkdeb is byte for byte the DKMS tree's.
+    const treeOut = outDir();
+    const [treeDeb] = ok(kb(['mkdeb', 'hello/1.0', ...fx.tree, '-o', treeOut]));
+    expect(sha256(deb[0]!)).toBe(sha256(treeDeb!));
     expect(lintianProblems([...debs, deb[0]!])).toEqual([]);
     expect(rpmlintProblems([...kmps, ...rpms])).toEqual([]);
   });
