@@ -235,7 +235,7 @@ describe('from a bundle', () => {
     const treeOut = outDir();
     const [treeDeb] = ok(kb(['mkdeb', 'hello/1.0', ...fx.tree, '-o', treeOut]));
     expect(sha256(deb[0]!)).toBe(sha256(treeDeb!));
-    expect(lintianProblems([...debs, deb[0]!])).toEqual([]);
+    // lintian ran on the same formats from the DKMS tree above; rpmlint is quick enough to run again.
     expect(rpmlintProblems([...kmps, ...rpms])).toEqual([]);
   });
 

@@ -142,7 +142,7 @@ const FORMATS: Format[] = ['mkdeb', 'mkdsc', 'mkbmdeb', 'mkrpm', 'mkkmp', 'mkdri
 /** The DKMS-tree commands: `kbundle mkdeb M/V [-k K ...]` etc. */
 export function registerPackages(program: Command, run: Runner): void {
   for (const f of FORMATS) {
-    packageOptions(addCommonOptions(program.command(f).description(`${DESCRIPTIONS[f]}; from the DKMS tree`).argument('[module]', 'M/V')), f).action(
+    packageOptions(addCommonOptions(program.command(f).description(`${DESCRIPTIONS[f]}; from the DKMS tree${BINARY[f] ? ' (without -k: every kernel the module is built for)' : ''}`).argument('[module]', 'M/V')), f).action(
       run(async (p, co) => {
         const o = co as unknown as PkgOptions & CommonOptions;
         const ctx = await contextFrom(co);
