@@ -46,12 +46,17 @@ const GROUPS: Array<{ names: string[]; load: () => Promise<Register> }> = [
   { names: ['generate_mok'], load: async () => (await import('./commands/mok.js')).registerMok },
   { names: ['mktarball', 'ldtarball'], load: async () => (await import('./commands/tarball.js')).registerTarball },
   { names: ['common-postinst'], load: async () => (await import('./commands/common-postinst.js')).registerCommonPostinst },
+  { names: ['mkdeb', 'mkdsc', 'mkbmdeb', 'mkrpm', 'mkkmp', 'mkdriverdisk'], load: async () => (await import('./commands/packages.js')).registerPackages },
   { names: ['dropin'], load: async () => (await import('./commands/dropin.js')).registerDropin },
   {
     names: ['bundle'],
     load: async () => {
-      const [{ registerBundle }, { registerBundleInstall }] = await Promise.all([import('./commands/bundle.js'), import('./commands/bundle-install.js')]);
-      return (program, run) => registerBundleInstall(registerBundle(program, run), run);
+      const [{ registerBundle }, { registerBundleInstall }, { registerBundlePackages }] = await Promise.all([import('./commands/bundle.js'), import('./commands/bundle-install.js'), import('./commands/packages.js')]);
+      return (program, run) => {
+        const bundle = registerBundle(program, run);
+        registerBundleInstall(bundle, run);
+        registerBundlePackages(bundle, run);
+      };
     },
   },
 ];

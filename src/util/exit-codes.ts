@@ -65,5 +65,18 @@ export const ExitCode = {
   NoDkmsPackage: 50,
   /** dropin: a path holds a file that is neither Debian's (diverted) nor kbundle's, or dpkg-divert refused. */
   DiversionConflict: 51,
+  // Package builders (src/packages): mkdeb, mkdsc, mkbmdeb, mkrpm, mkkmp, mkdriverdisk.
+  /** A tool the format needs (dpkg-deb, rpmbuild, createrepo_c, xorriso, ...) is not installed. */
+  MissingTool: 60,
+  /** The module/version is not in the DKMS tree, or has no source. */
+  UnknownModule: 61,
+  /** A requested kernel has no build of the module (DKMS tree) or no binary in the bundle. */
+  NotBuilt: 62,
+  /** A format tool (dpkg-buildpackage, dpkg-source, rpmbuild, createrepo_c, xorriso, tar) failed. */
+  ToolFailed: 63,
+  /** An output exists already (use --force), or the output path is unusable. */
+  OutputExists: 64,
+  /** Bad option values (unknown --distro, --format, names that cannot become package names). */
+  BadOption: 65,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
