@@ -11,18 +11,21 @@
 // /var/cache/kbundle, as on a real system). Also: one `dkms status -m -v -k`
 // call, the query common.postinst makes before every build and install.
 //
-//   node bench/dropin-packages.mjs [--runs 1] [--packages acpi-call-dkms,bbswitch-dkms,iptables-netflow-dkms]
+//   node bench/dropin-packages.mjs [--runs 1] [--packages acpi-call-dkms,bbswitch-dkms]
 // Needs root, overlayfs, dkms, headers for the kernels; writes bench/results/dropin-packages.json.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { loadavg } from 'node:os';
+
+const loadBefore = loadavg();
 
 const arg = (name, def) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
 };
 const runs = Number(arg('runs', '1'));
-const packages = arg('packages', 'acpi-call-dkms,bbswitch-dkms,iptables-netflow-dkms').split(',');
+const packages = arg('packages', 'acpi-call-dkms,bbswitch-dkms').split(',');
 const repo = resolve('.');
 const sandbox = join(repo, 'test/dropin/sandbox.sh');
 const debDir = join(process.env.KBUNDLE_TEST_CACHE || '/tmp/kbundle-test-cache', 'debs');
@@ -47,16 +50,16 @@ const SETUP = {
 };
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rows = [];
-for (const pkg of packages) {
-  const file = deb(pkg);
-  const name = pkg.replace(/-dkms$/, '');
-  for (const [mode, setup] of Object.entries(SETUP)) {
-    const cold = [];
-    const warm = [];
-    const status = [];
-    let codes = '';
-    for (let i = 0; i < runs; i++) {
+// Runs interleave the setups (run 1: dkms, kbundle, kbundle-percall; run 2: the same ...), so a
+// change of machine load during the benchmark hits all three alike; medians are reported.
+const results = new Map();
+for (let i = 0; i < runs; i++) {
+  for (const pkg of packages) {
+    const file = deb(pkg);
+    for (const [mode, setup] of Object.entries(SETUP)) {
+      const key = `${pkg}\t${mode}`;
+      if (!results.has(key)) results.set(key, { cold: [], warm: [], status: [], codes: '' });
+      const r = results.get(key);
       const state = mkdtempSync('/var/tmp/kbundle-bench-');
       try {
         const s = inBox(state, setup);
@@ -65,21 +68,24 @@ for (const pkg of packages) {
         const st = inBox(state, `m=$(dkms status | head -1 | cut -d/ -f1); v=$(dkms status | head -1 | cut -d/ -f2 | cut -d, -f1); k=$(dkms status | head -1 | cut -d' ' -f2 | tr -d ,); s=$(date +%s%N); for i in 1 2 3 4 5 6 7 8 9 10; do dkms status -m $m -v $v -k $k >/dev/null; done; echo $(( ($(date +%s%N) - s) / 10000000 ))`);
         inBox(state, `dpkg --purge ${pkg} >/dev/null 2>&1`);
         const w = inBox(state, `dpkg -i ${file} >/dev/null 2>&1`);
-        cold.push(c.s);
-        warm.push(w.s);
+        r.cold.push(c.s);
+        r.warm.push(w.s);
         // stdout only: dkms writes 'write error: Broken pipe' to stderr when head closes the pipe
-        status.push(Number(st.stdout.trim().split('\n').pop()));
-        codes = `${c.code}/${w.code}`;
+        r.status.push(Number(st.stdout.trim().split('\n').pop()));
+        r.codes = `${c.code}/${w.code}`;
+        console.error(`run ${i + 1} ${pkg} ${mode}: cold ${c.s.toFixed(1)} s, warm ${w.s.toFixed(1)} s, status call ${r.status.at(-1)} ms (dpkg exit ${r.codes})`);
       } finally {
         rmSync(state, { recursive: true, force: true });
       }
     }
-    rows.push({ package: name, mode, cold: median(cold), warm: median(warm), statusCallMs: median(status), exitCodes: codes });
-    console.error(`${name} ${mode}: cold ${median(cold).toFixed(1)} s, warm ${median(warm).toFixed(1)} s, status call ${median(status)} ms (dpkg exit ${codes})`);
   }
 }
+const rows = [];
+for (const [key, r] of results) {
+  const [pkg, mode] = key.split('\t');
+  rows.push({ package: pkg.replace(/-dkms$/, ''), mode, runs: r.cold.length, cold: median(r.cold), warm: median(r.warm), statusCallMs: median(r.status), coldRuns: r.cold, warmRuns: r.warm, statusRuns: r.status, exitCodes: r.codes });
+}
 
-const ref = (pkg) => rows.find((r) => r.package === pkg && r.mode === 'dkms');
 console.log('| package | setup | dpkg -i cold (s) | × vs dkms | dpkg -i warm (s) | × vs dkms | one `dkms status -m -v -k` (ms) | × vs dkms |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
@@ -88,4 +94,4 @@ for (const r of rows) {
   console.log(`| ${r.package} | ${r.mode} | ${r.cold.toFixed(1)} | ${x(r.cold, d.cold)} | ${r.warm.toFixed(1)} | ${x(r.warm, d.warm)} | ${r.statusCallMs} | ${x(r.statusCallMs, d.statusCallMs)} |`);
 }
 mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/dropin-packages.json', `${JSON.stringify({ runs, nproc: Number(execFileSync('nproc', { encoding: 'utf8' })), rows }, null, 2)}\n`);
+writeFileSync('bench/results/dropin-packages.json', `${JSON.stringify({ runs, loadavg1: { before: loadBefore[0], after: loadavg()[0] }, nproc: Number(execFileSync('nproc', { encoding: 'utf8' })), rows }, null, 2)}\n`);
