@@ -1,5 +1,5 @@
 /**
- * Module.symvers (modpost write_dump(), bundle-formats.md §4.3): one exported
+ * Module.symvers (modpost write_dump(); docs/formats/kabi.md): one exported
  * symbol per line, tab-separated.
  *   5.5+:   crc  symbol  module  export_type  namespace
  *   5.4:    crc  symbol  namespace  module  export_type   (namespace column only when set)

@@ -1,5 +1,5 @@
 /**
- * Module compression as DKMS does it (dkms-reference.md §9): the suffix
+ * Module compression as DKMS does it (docs/dkms-compat.md, "Module compression"): the suffix
  * follows the modules the target kernel already has, and the commands are
  * DKMS 3.1.2+'s, pinned where the tool's default would make the bytes depend
  * on the host (see compressionCommand()).

@@ -21,7 +21,7 @@ export const DEFAULT_ZSTD_LEVEL = 19;
 /**
  * Everything the compressed bytes depend on. Output differs between libzstd
  * builds, between zstd-napi's one-shot and streaming APIs, and with the frame
- * flags (dependencies.md §2.4), so each of these is pinned here and recorded
+ * flags (docs/dependencies-choice.md, "zstd determinism"), so each of these is pinned here and recorded
  * in every package config, letting a rebuild tell "different tool" apart from
  * "different input".
  */
