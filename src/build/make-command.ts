@@ -1,6 +1,6 @@
 /**
  * Pure rewriting of dkms.conf command strings before they run
- * (dkms-reference.md §3.2).
+ * (docs/dkms-compat.md, "The make command").
  */
 
 /**

@@ -3,7 +3,7 @@
  * -j$(nproc) and builds kernels one after another; kbundle runs kernels side
  * by side and splits the job budget so the machine is busy but not
  * oversubscribed (stacked -j$(nproc) runs out of file descriptors on big
- * modules, dkms-reference.md §11).
+ * modules; docs/dkms-compat.md, "Concurrency").
  */
 export interface BuildSchedule {
   /** How many kernels build at once. */

@@ -1,13 +1,7 @@
 /** An evaluated dkms.conf for `kbundle conf`: JSON for tools, text for people. */
 import type { EvaluatedConf } from './types.js';
 
-export interface ConfJson {
-  name: string;
-  version: string;
-  autoinstall: boolean;
-  make: string;
-  clean: string;
-  preBuild: string | null;
+export interface ConfJson extends Pick<EvaluatedConf, 'name' | 'version' | 'autoinstall' | 'make' | 'clean' | 'preBuild'> {
   modules: { built: string; destName: string; destLocation: string; strip: boolean }[];
   excluded: boolean;
   excludeReasons: string[];

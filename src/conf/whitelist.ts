@@ -32,7 +32,7 @@ export const DEPRECATED_CONF_VARIABLES: readonly string[] = [
   'MODULES_CONF_ALIAS_TYPE', 'MODULES_CONF_OBSOLETE_ONLY',
 ];
 
-/** framework.conf names (3.0.10's list plus the later additions of §4). */
+/** framework.conf names (3.0.10's list plus the later additions; docs/dkms-compat.md). */
 export const FRAMEWORK_VARIABLES: readonly string[] = [
   'source_tree', 'dkms_tree', 'install_tree', 'tmp_location',
   'verbose', 'symlink_modules', 'autoinstall_all_kernels', 'modprobe_on_install',

@@ -1,4 +1,4 @@
-/** DKMS's tarball names (dkms-reference.md §7.1), pure. */
+/** DKMS's tarball names (docs/dkms-compat.md, "mktarball / ldtarball"), pure. */
 import type { Target } from '../tree/paths.js';
 
 export function tarballName(module: string, version: string, targets: Target[], sourceOnly: boolean): string {

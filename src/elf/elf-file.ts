@@ -104,29 +104,28 @@ interface RawSection extends Omit<ElfSection, 'name' | 'index'> {
   nameOff: number;
 }
 
+/**
+ * Where each field of a section header is (Elf32_Shdr, Elf64_Shdr in elf(5)):
+ * name and type come first in both; flags, addresses, offsets and sizes are
+ * native words (Reader.word), link and info 32-bit in both.
+ */
+const SHDR_FIELDS = {
+  32: { flags: 8, offset: 16, size: 20, link: 24, info: 28, entsize: 36 },
+  64: { flags: 8, offset: 24, size: 32, link: 40, info: 44, entsize: 56 },
+} as const;
+
 function readSectionHeader(r: Reader, h: ElfHeader, i: number): RawSection {
   const base = h.shoff + i * h.shentsize;
-  if (r.elfClass === 64) {
-    return {
-      nameOff: r.u32(base),
-      type: r.u32(base + 4),
-      flags: r.u64(base + 8),
-      offset: r.u64(base + 24),
-      size: r.u64(base + 32),
-      link: r.u32(base + 40),
-      info: r.u32(base + 44),
-      entsize: r.u64(base + 56),
-    };
-  }
+  const f = SHDR_FIELDS[r.elfClass];
   return {
     nameOff: r.u32(base),
     type: r.u32(base + 4),
-    flags: r.u32(base + 8),
-    offset: r.u32(base + 16),
-    size: r.u32(base + 20),
-    link: r.u32(base + 24),
-    info: r.u32(base + 28),
-    entsize: r.u32(base + 36),
+    flags: r.word(base + f.flags),
+    offset: r.word(base + f.offset),
+    size: r.word(base + f.size),
+    link: r.u32(base + f.link),
+    info: r.u32(base + f.info),
+    entsize: r.word(base + f.entsize),
   };
 }
 

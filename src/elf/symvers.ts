@@ -1,12 +1,12 @@
 /**
- * Module.symvers (modpost write_dump(), bundle-formats.md §4.3): one exported
+ * Module.symvers (modpost write_dump(); docs/formats/kabi.md): one exported
  * symbol per line, tab-separated.
  *   5.5+:   crc  symbol  module  export_type  namespace
  *   5.4:    crc  symbol  namespace  module  export_type   (namespace column only when set)
  *   <5.4:   crc  symbol  module  export_type
  */
-import { readFile } from 'node:fs/promises';
 import { KbundleError } from '../util/errors.js';
+import { readFileOrFail } from '../util/fs.js';
 import { decompress } from '../kmod/decompress.js';
 
 export type ExportType = 'EXPORT_SYMBOL' | 'EXPORT_SYMBOL_GPL' | (string & {});
@@ -48,11 +48,6 @@ export function parseSymvers(text: string, what = 'Module.symvers'): Map<string,
 
 /** Reads Module.symvers or a compressed symvers file (Fedora's symvers-<k>.xz, SUSE's .gz). */
 export async function readSymversFile(path: string): Promise<Map<string, SymversEntry>> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(path);
-  } catch (e) {
-    throw new KbundleError(`cannot read ${path}: ${(e as Error).message}`);
-  }
+  const raw = await readFileOrFail(path);
   return parseSymvers((await decompress(raw, path)).toString('utf8'), path);
 }

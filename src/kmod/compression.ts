@@ -1,13 +1,14 @@
 /**
- * Module compression as DKMS does it (dkms-reference.md §9): the suffix
+ * Module compression as DKMS does it (docs/dkms-compat.md, "Module compression"): the suffix
  * follows the modules the target kernel already has, and the commands are
  * DKMS 3.1.2+'s, pinned where the tool's default would make the bytes depend
  * on the host (see compressionCommand()).
  */
-import { opendir, readFile, access } from 'node:fs/promises';
+import { opendir, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
+import { readFileOrFail } from '../util/fs.js';
 import { decompress } from './decompress.js';
 import { isElf } from '../elf/elf-file.js';
 
@@ -112,12 +113,7 @@ export async function compressModule(koPath: string, ext: ModuleSuffix): Promise
 
 /** The uncompressed ELF image of a .ko, .ko.gz, .ko.xz or .ko.zst (signature trailer included). */
 export async function readModule(path: string): Promise<Buffer> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(path);
-  } catch (e) {
-    throw new KbundleError(`cannot read module ${path}: ${(e as Error).message}`);
-  }
+  const raw = await readFileOrFail(path, 'module');
   const elf = await decompress(raw, path);
   if (!isElf(elf)) throw new KbundleError(`${path} is not a kernel module (no ELF header after decompression)`);
   return elf;

@@ -1,6 +1,6 @@
 /**
  * Pure selection: which prebuilt build of a package fits a target kernel
- * (bundle-formats.md §5.2, §9.4). No file system access here; the facts come
+ * (docs/formats/kabi.md, "Compatibility levels"; docs/selection.md). No file system access here; the facts come
  * from src/target and the candidates from the bundle, so the decision can be
  * tested, replayed and printed (`--json`) without touching a machine.
  */
@@ -59,7 +59,7 @@ export function evaluateGroup(group: BuildGroup, target: SelectionTarget, ctx: E
   if (group.arch !== target.arch) shared.push({ kind: 'arch', candidate: group.arch, target: target.arch });
   if (target.vermagic === null) shared.push({ kind: 'target-vermagic-unknown' });
 
-  // Exact: built for this very kernel (§5.2). Dependencies do not decide it,
+  // Exact: built for this very kernel (docs/formats/kabi.md, "Compatibility levels"). Dependencies do not decide it,
   // but an installer should still hear about missing ones (warnings).
   // A target whose vermagic cannot be read (headers installed, no in-tree
   // module yet: image builds, header-only hosts) still identifies its build
@@ -79,7 +79,7 @@ export function evaluateGroup(group: BuildGroup, target: SelectionTarget, ctx: E
   // Compatible: what the kernel itself checks at load time (same_magic
   // without the release word, check_version per import, module_layout being
   // one of those imports), plus what depmod -E would not catch: module-owned
-  // symbols and depends= need the owning module on the target (§5.2 caveat).
+  // symbols and depends= need the owning module on the target (docs/formats/kabi.md: depmod -E caveat).
   const notCompatible: Reason[] = [...shared];
   const symbolReasons: Reason[] = [];
   const dependReasons: Reason[] = [];
@@ -152,7 +152,7 @@ function tailMatches(e: GroupEvaluation): boolean {
   return !e.notCompatible.some((r) => r.kind === 'vermagic' || r.kind === 'target-vermagic-unknown');
 }
 
-/** Nearest misses first: same arch, then matching vermagic tail, then fewest symbol problems (§9.4 step 4 report). */
+/** Nearest misses first: same arch, then matching vermagic tail, then fewest symbol problems (the report of a failed source-build fallback). */
 function nearness(target: SelectionTarget) {
   const tb = tieBreak(target);
   return (a: GroupEvaluation, b: GroupEvaluation): number =>

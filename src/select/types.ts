@@ -1,6 +1,6 @@
 /**
  * Types for choosing, per module package, which prebuilt binaries of a bundle
- * fit a target kernel (bundle-formats.md §5.2, §9.4). Everything a Selection
+ * fit a target kernel (docs/formats/kabi.md, "Compatibility levels"; docs/selection.md). Everything a Selection
  * holds is plain JSON (no Map/Set/bigint) so `--json` can print it as is.
  */
 import type { SymversEntry } from '../elf/symvers.js';
@@ -11,7 +11,7 @@ export interface VersionEntry {
   crc: number;
   /**
    * Build-time owner from the build's Module.symvers (`vmlinux` or a module
-   * path), when the bundle records it (§9.2 `versions: [[sym, crc, owner]]`).
+   * path), when the bundle records it (`versions: [[sym, crc, owner]]`, docs/bundle-format.md).
    */
   owner?: string;
 }

@@ -1,6 +1,6 @@
 /**
  * vermagic is `UTS_RELEASE " "` then flag tokens (SMP, preempt, mod_unload,
- * modversions, arch and RANDSTRUCT tokens; §4.1). The kernel's same_magic()
+ * modversions, arch and RANDSTRUCT tokens; include/linux/vermagic.h; docs/formats/kabi.md). The kernel's same_magic()
  * skips the release word only when the module has CRCs, and compares the rest
  * as a string, so tails are compared verbatim (token order and the trailing
  * space included); the token sets only serve to explain a difference.

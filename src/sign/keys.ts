@@ -6,12 +6,12 @@
  */
 import { createPrivateKey, createPublicKey, KeyObject, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { writeFileDurable } from '../util/atomic.js';
 import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
+import { readFileOrFail } from '../util/fs.js';
 import { OID_COMMON_NAME } from './algorithms.js';
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/;
@@ -48,12 +48,7 @@ export function certificateDer(cert: Buffer): Buffer {
 }
 
 export async function loadCertificate(path: string): Promise<Buffer> {
-  let raw: Buffer;
-  try {
-    raw = await readFile(path);
-  } catch (e) {
-    throw new KbundleError(`cannot read certificate ${path}: ${(e as Error).message}`);
-  }
+  const raw = await readFileOrFail(path, 'certificate');
   const der = certificateDer(raw);
   parseCertificate(der, path);
   return der;
@@ -97,12 +92,7 @@ export async function loadPrivateKey(key: KeyObject | string): Promise<KeyObject
   }
   if (key.startsWith('pkcs11:')) throw new KbundleError(`PKCS#11 keys are not supported (${key}); use sign-file for hardware keys`);
   if (isPem(key)) return privateKeyFrom(key, '(PEM text)');
-  let raw: Buffer;
-  try {
-    raw = await readFile(key);
-  } catch (e) {
-    throw new KbundleError(`cannot read signing key ${key}: ${(e as Error).message}`);
-  }
+  const raw = await readFileOrFail(key, 'signing key');
   return privateKeyFrom(raw, key);
 }
 

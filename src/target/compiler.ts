@@ -1,6 +1,6 @@
 /**
  * Whether the compiler that built the target kernel is available, so a
- * source build can produce a loadable module (§5.5 item 5). kbuild uses the
+ * source build can produce a loadable module (docs/selection.md, "Facts about the target"). kbuild uses the
  * compiler named in CONFIG_CC_VERSION_TEXT (Debian's headers set
  * CC = x86_64-linux-gnu-gcc-12); another gcc may build a module with other
  * flags, so only that name counts when the config names one.

@@ -95,7 +95,7 @@ const VERMAGIC_TRIES = 8;
 
 /**
  * The kernel does not export its vermagic; any in-tree module carries it
- * (§5.5 item 2). Only `kernel/` modules with intree=Y count: updates/ or
+ * (docs/selection.md, "Facts about the target"). Only `kernel/` modules with intree=Y count: updates/ or
  * extra/ may hold modules built elsewhere with other flags.
  */
 export async function inTreeVermagic(moduleDir: string, files: string[]): Promise<{ vermagic: string; source: string } | null> {

@@ -1,6 +1,6 @@
 /**
- * The target kernel's symbol CRC table, looked up the way bundle-formats.md
- * §5.3 orders it. /proc/kallsyms is deliberately not a source: since commit
+ * The target kernel's symbol CRC table, looked up in the order docs/formats/kabi.md
+ * ("Where the target's CRCs come from") gives. /proc/kallsyms is deliberately not a source: since commit
  * 7b4537199a4a `__crc_*` symbols give addresses, not CRC values.
  */
 import { createHash } from 'node:crypto';

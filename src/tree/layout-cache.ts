@@ -84,7 +84,7 @@ export interface LayoutStats {
 const BEHAVIOUR_ENV = ['BASHOPTS', 'SHELLOPTS', 'POSIXLY_CORRECT', 'BASH_COMPAT', 'GLOBIGNORE', 'GLOBSORT', 'LC_ALL', 'LC_COLLATE', 'LC_CTYPE', 'LANG', 'TMPDIR'];
 
 /** The compiled modules whose code decides a layout; a change to any of them is a new key. */
-const ENGINE_FILES = ['../conf/batch.js', '../conf/syntax-check.js', '../conf/evaluate.js', '../conf/read-raw.js', '../conf/records.js', '../conf/bash-program.js', '../conf/limits.js', '../conf/whitelist.js', '../conf/static-scan.js', './layout-cache.js'];
+const ENGINE_FILES = ['../conf/batch.js', '../conf/syntax-check.js', '../conf/evaluate.js', '../conf/read-raw.js', '../conf/records.js', '../conf/bash-program.js', '../conf/limits.js', '../conf/whitelist.js', '../conf/static-scan.js', '../conf/static-scan-words.js', './layout-cache.js'];
 
 /** Bytes that DKMS's second expansion would read as code if a value the conf reads held them. */
 const CODE_BYTES = /["$`\\]/;

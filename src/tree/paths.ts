@@ -1,5 +1,5 @@
 /**
- * The DKMS tree layout (dkms-reference.md §4). Every path kbundle touches is
+ * The DKMS tree layout (docs/dkms-compat.md, "The DKMS tree"). Every path kbundle touches is
  * derived here from three configurable roots, so tests run in scratch dirs
  * and a tree written by real dkms reads the same.
  */

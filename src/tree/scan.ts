@@ -1,6 +1,6 @@
 /**
  * Reads module states out of a DKMS tree the way DKMS 3.x's module_status
- * does (dkms-reference.md §4-§5), from directory structure alone. Per-module
+ * does (docs/dkms-compat.md, "The DKMS tree", "dkms status"), from directory structure alone. Per-module
  * details come from kbundle's build/install records; only a tree written by
  * real dkms (no records) makes us ask the caller for its dkms.conf layout.
  *

@@ -82,7 +82,7 @@ describe('signing', () => {
       expect(sh('modinfo', ['-F', 'signer', f]).stdout.trim()).toBe('DKMS module signing key');
       expect(sh('modinfo', ['-F', 'sig_hashalgo', f]).stdout.trim()).toBe('sha256');
       expect(sh('modinfo', ['-F', 'sig_key', f]).stdout.trim().replace(/:/g, '')).toBe(serial.toUpperCase());
-      // Verify the CMS over the module body with openssl, as bundle-formats.md §3.3.
+      // Verify the CMS over the module body with openssl, as docs/formats/module-signature.md ("Verifying offline") does.
       const ko = f.endsWith('.xz') ? sh('sh', ['-c', `xz -dc '${f}' > '${s.root}/m.ko' && echo ok`]) : sh('cp', [f, `${s.root}/m.ko`]);
       expect(ko.code).toBe(0);
       const py = `import struct,sys\nb=open(sys.argv[1],'rb').read()\nassert b.endswith(b'~Module signature appended~\\n')\nn=struct.unpack('>I',b[-40+8:-40+12])[0]\nopen(sys.argv[2],'wb').write(b[-40-n:-40])\nopen(sys.argv[3],'wb').write(b[:-40-n])\n`;

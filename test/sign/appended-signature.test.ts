@@ -19,7 +19,7 @@ describe('appended signature', () => {
     expect(out.length).toBe(body.length + cms.length + 12 + 28);
     expect(out.subarray(0, body.length).equals(body)).toBe(true);
     expect(out.subarray(body.length, body.length + cms.length).equals(cms)).toBe(true);
-    // The real tail quoted in bundle-formats.md §3.1 for a 681-byte CMS.
+    // The real tail of a module with a 681-byte CMS (docs/formats/module-signature.md).
     expect(out.subarray(out.length - 40, out.length - 28).toString('hex')).toBe('000002000000000000000' + '2a9'.padStart(3, '0'));
     expect(out.subarray(out.length - 28).toString('latin1')).toBe('~Module signature appended~\n');
   });

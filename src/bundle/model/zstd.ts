@@ -12,6 +12,8 @@ const binding = require('zstd-napi/binding') as {
   versionString(): string;
   DCtx: new () => { decompressStream(dst: Uint8Array, src: Uint8Array): [remaining: number, produced: number, consumed: number] };
 };
+// The decompression step the decompressing thread runs too (zstd-step.cjs: one copy, loaded by both).
+const { decompressStep } = require('./zstd-step.cjs') as typeof import('./zstd-step.cjs');
 const zstdNapiVersion = (require('zstd-napi/package.json') as { version: string }).version;
 
 export const DEFAULT_ZSTD_LEVEL = 19;
@@ -19,7 +21,7 @@ export const DEFAULT_ZSTD_LEVEL = 19;
 /**
  * Everything the compressed bytes depend on. Output differs between libzstd
  * builds, between zstd-napi's one-shot and streaming APIs, and with the frame
- * flags (dependencies.md §2.4), so each of these is pinned here and recorded
+ * flags (docs/dependencies-choice.md, "zstd determinism"), so each of these is pinned here and recorded
  * in every package config, letting a rebuild tell "different tool" apart from
  * "different input".
  */
@@ -71,18 +73,23 @@ export function compressStream(level: number = DEFAULT_ZSTD_LEVEL): Transform {
  * of output to a callback before it returns, through one reused buffer, so
  * a source can be read, decompressed and extracted in one loop (a Transform
  * stream cost a buffer and a stream hop per 64 KiB; docs/performance.md).
- * The worker in unzstd-worker.cjs runs the same loop with the same limit.
+ * The worker in read/unzstd-worker.cjs runs the same step (zstd-step.cjs)
+ * with the same limit; its loop differs only in waiting for output buffers to
+ * come back from the main thread.
  */
 export class ZstdDecoder {
   private readonly dctx = new binding.DCtx();
   private readonly out = Buffer.allocUnsafeSlow(256 << 10);
-  private produced = 0;
   private inFrame = false;
 
   constructor(
-    private readonly limit: number,
+    limit: number,
     private readonly what: string,
-  ) {}
+  ) {
+    this.state = { produced: 0, limit };
+  }
+
+  private readonly state: { produced: number; limit: number };
 
   /** `each` gets views of a reused buffer, valid only during the call. */
   decode(input: Uint8Array, each: (piece: Buffer) => void): void {
@@ -90,16 +97,14 @@ export class ZstdDecoder {
     for (;;) {
       let r: [number, number, number];
       try {
-        r = this.dctx.decompressStream(this.out, src);
+        r = decompressStep(this.dctx, this.out, src, this.state);
       } catch (e) {
-        throw new KbundleError(`${this.what}: not valid zstd data (${(e as Error).message})`, ExitCode.DigestMismatch);
+        const err = e as Error & { kind?: string };
+        if (err.kind === 'limit') throw new KbundleError(`${this.what}: decompressed output exceeds the declared ${this.state.limit} bytes`, ExitCode.LimitExceeded);
+        throw new KbundleError(`${this.what}: not valid zstd data (${err.message})`, ExitCode.DigestMismatch);
       }
       const [remaining, produced, consumed] = r;
-      if (produced > 0) {
-        this.produced += produced;
-        if (this.produced > this.limit) throw new KbundleError(`${this.what}: decompressed output exceeds the declared ${this.limit} bytes`, ExitCode.LimitExceeded);
-        each(this.out.subarray(0, produced));
-      }
+      if (produced > 0) each(this.out.subarray(0, produced));
       src = src.subarray(consumed);
       // Done with this input once it is consumed and zstd has nothing more to flush (same test as zstd-napi's stream).
       if (src.length === 0 && (produced < this.out.length || remaining === 0)) {

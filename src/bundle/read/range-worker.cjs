@@ -10,34 +10,19 @@
 // declares, and renames or removes the copies.
 'use strict';
 const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const { closeSync, openSync, readSync, writeSync } = require('node:fs');
+const { closeSync, openSync, writeSync } = require('node:fs');
+const { hashRange } = require('./range-read.cjs');
 
 const buf = Buffer.allocUnsafeSlow(1 << 20);
-
-/** Reads [at, at+size) of `fd` through `buf`, calling `each` per piece; stops early at end of file. */
-function readRange(fd, at, size, each) {
-  const hash = createHash('sha256');
-  let done = 0;
-  while (done < size) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), at + done);
-    if (n === 0) break;
-    const piece = buf.subarray(0, n);
-    hash.update(piece);
-    each(piece);
-    done += n;
-  }
-  return { hex: hash.digest('hex'), size: done };
-}
 
 function run(msg) {
   const src = openSync(msg.file, 'r');
   try {
-    if (msg.op === 'hash') return msg.ranges.map((r) => readRange(src, r.at, r.size, () => undefined));
+    if (msg.op === 'hash') return msg.ranges.map((r) => hashRange(src, r.at, r.size, buf));
     return msg.ranges.map((r) => {
       const dst = openSync(r.to, 'wx', 0o666);
       try {
-        return readRange(src, r.at, r.size, (piece) => {
+        return hashRange(src, r.at, r.size, buf, (piece) => {
           for (let off = 0; off < piece.length; ) off += writeSync(dst, piece, off, piece.length - off);
         });
       } finally {

@@ -1,5 +1,6 @@
-import { closeSync, openSync, readSync, renameSync, rmSync } from 'node:fs';
+import { closeSync, openSync, renameSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { PartFile, tempPathFor } from '../../util/atomic.js';
@@ -9,6 +10,9 @@ import { Verifier, checkDigested, hexOf, type Digested } from '../model/digest.j
 import { rangeThread, workerMinBytes } from './range-thread.js';
 import { describeTarError, TarFormatError, type TarSink } from '../../tar/parse.js';
 import { ExitCode } from '../../util/exit-codes.js';
+
+// The range loop the reader thread runs too (range-read.cjs: one copy, loaded by both).
+const { RangeReader } = createRequire(import.meta.url)('./range-read.cjs') as typeof import('./range-read.cjs');
 
 /**
  * One blob's bytes in pieces, verified against `expected` as they go (the
@@ -39,19 +43,16 @@ export function readBlobFromArchive(file: string, expected: Digested, offset?: n
 }
 
 async function* blobAt(file: string, offset: number, size: number, chunkSize: number): AsyncGenerator<Buffer> {
-  const buf = Buffer.allocUnsafeSlow(chunkSize);
   const fd = openSync(file, 'r');
   try {
-    for (let done = 0, sinceTurn = 0; done < size; ) {
-      const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), offset + done);
-      if (n === 0) break;
-      done += n;
-      sinceTurn += n;
+    const reader = new RangeReader(fd, offset, size, Buffer.allocUnsafeSlow(chunkSize));
+    for (let piece, sinceTurn = 0; (piece = reader.next()) !== null; ) {
+      sinceTurn += piece.length;
       if (sinceTurn >= 16 << 20) {
         sinceTurn = 0;
         await new Promise((r) => setImmediate(r));
       }
-      yield buf.subarray(0, n);
+      yield piece;
     }
   } finally {
     closeSync(fd);

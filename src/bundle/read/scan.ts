@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { KbundleError } from '../../util/errors.js';
 import { parseArchive, walkArchive, type WalkedEntry } from '../../tar/walk.js';
 import type { Digested } from '../model/digest.js';
@@ -7,6 +8,10 @@ import { rangeThread, workerMinBytes } from './range-thread.js';
 import { checkEntryName } from '../../tar/paths.js';
 import { describeTarError, TarFormatError, type TarSink } from '../../tar/parse.js';
 import { ExitCode } from '../../util/exit-codes.js';
+
+// The range loop the reader thread runs too (range-read.cjs: one copy, loaded by both).
+const { hashRange } = createRequire(import.meta.url)('./range-read.cjs') as typeof import('./range-read.cjs');
+const digested = (r: { hex: string; size: number }): Digested => ({ digest: `sha256:${r.hex}`, size: r.size });
 
 /** What one verifying pass over a bundle tar learned, before any JSON is trusted. */
 export interface ScannedArchive {
@@ -169,7 +174,7 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
     const buf = Buffer.allocUnsafeSlow(1 << 20);
     for (const b of firstError ? [] : mine) {
       try {
-        accept(b, hashRange(fd, b.dataAt, b.size, buf));
+        accept(b, digested(hashRange(fd, b.dataAt, b.size, buf)));
       } catch (e) {
         firstError ??= e;
         break;
@@ -187,18 +192,6 @@ async function scanWalked(file: string, entries: WalkedEntry[], limits: ScanLimi
   } finally {
     closeSync(fd);
   }
-}
-
-function hashRange(fd: number, at: number, size: number, buf: Buffer): Digested {
-  const hash = createHash('sha256');
-  let done = 0;
-  while (done < size) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, size - done), at + done);
-    if (n === 0) break;
-    hash.update(buf.subarray(0, n));
-    done += n;
-  }
-  return { digest: 'sha256:' + hash.digest('hex'), size: done };
 }
 
 /** One pass over the whole archive with the tar reader, for archives the header walk does not follow. */

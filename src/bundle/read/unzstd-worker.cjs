@@ -11,7 +11,9 @@
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { closeSync, openSync, readSync } = require('node:fs');
+const { closeSync, openSync } = require('node:fs');
+const { RangeReader } = require('./range-read.cjs');
+const { decompressStep } = require('../model/zstd-step.cjs');
 
 const binding = require(workerData.zstdBinding);
 const { file, at, size, limit, bufSize, buffers } = workerData;
@@ -35,7 +37,7 @@ async function run() {
   const dctx = new binding.DCtx();
   const input = Buffer.allocUnsafe(64 << 10);
   const fd = openSync(file, 'r');
-  let produced = 0;
+  const state = { produced: 0, limit };
   let inFrame = false;
   let out = Buffer.from(await take());
   let used = 0;
@@ -47,22 +49,11 @@ async function run() {
     used = 0;
   };
   try {
-    for (let done = 0; done < size; ) {
-      const n = readSync(fd, input, 0, Math.min(input.length, size - done), at + done);
-      if (n === 0) break;
-      done += n;
-      let src = input.subarray(0, n);
+    const reader = new RangeReader(fd, at, size, input);
+    for (let src; (src = reader.next()) !== null; ) {
       for (;;) {
-        let r;
-        try {
-          r = dctx.decompressStream(out.subarray(used), src);
-        } catch (e) {
-          throw Object.assign(new Error(e.message), { kind: 'zstd' });
-        }
-        const [remaining, got, consumed] = r;
+        const [remaining, got, consumed] = decompressStep(dctx, out.subarray(used), src, state);
         used += got;
-        produced += got;
-        if (produced > limit) throw Object.assign(new Error('over limit'), { kind: 'limit' });
         src = src.subarray(consumed);
         if (used === out.length) await send();
         else if (src.length === 0) {
@@ -75,7 +66,7 @@ async function run() {
   } finally {
     closeSync(fd);
   }
-  return { hex: hash.digest('hex'), size: produced, inFrame };
+  return { hex: hash.digest('hex'), size: state.produced, inFrame };
 }
 
 // The last message sent, the port is closed so the thread ends (a listening port would keep it, and the process, alive).

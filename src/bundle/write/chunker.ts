@@ -5,7 +5,7 @@
  * a fixed cost, which dominated packing sources of many small files, and a
  * chunk the Chunker made can be transferred to a worker thread (it owns its
  * whole ArrayBuffer) while the piece it was copied from is reused. zstd's
- * output does not depend on how its input is chunked (dependencies.md §2.4),
+ * output does not depend on how its input is chunked (docs/dependencies-choice.md),
  * so the bytes written stay the same.
  */
 export class Chunker {

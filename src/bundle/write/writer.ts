@@ -161,26 +161,18 @@ async function prepareSource(pkg: PackageSpec, spec: BundleSpec, store: BlobStor
     source: src,
     compression: params,
   };
-  const configD = store.putBytes(canonicalJsonBytes(config));
-  const manifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.manifest,
-    artifactType: ArtifactType.source,
-    config: { mediaType: MediaType.packageConfig, ...configD },
-    layers: [
-      {
-        mediaType: MediaType.source,
-        ...zst,
-        annotations: {
-          [Annotation.title]: `${pkg.name}-${pkg.version}.tar.zst`,
-          [Annotation.uncompressedDigest]: src.digest,
-          [Annotation.uncompressedSize]: String(src.size),
-        },
+  const layers: ImageManifest['layers'] = [
+    {
+      mediaType: MediaType.source,
+      ...zst,
+      annotations: {
+        [Annotation.title]: `${pkg.name}-${pkg.version}.tar.zst`,
+        [Annotation.uncompressedDigest]: src.digest,
+        [Annotation.uncompressedSize]: String(src.size),
       },
-    ],
-    annotations: { [Annotation.packageName]: pkg.name, [Annotation.packageVersion]: pkg.version },
-  };
-  return canonicalJsonBytes(manifest);
+    },
+  ];
+  return packageManifest(store, ArtifactType.source, MediaType.packageConfig, config, layers, { [Annotation.packageName]: pkg.name, [Annotation.packageVersion]: pkg.version });
 }
 
 async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore): Promise<Buffer> {
@@ -216,24 +208,36 @@ async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore):
     symversDigest: t.symversDigest,
     modules: mods,
   };
-  const configD = store.putBytes(canonicalJsonBytes(config));
+  const layers: ImageManifest['layers'] = mods.map((m) => ({
+    mediaType: MediaType.module,
+    digest: m.digest,
+    size: m.size,
+    annotations: { [Annotation.title]: m.file, [Annotation.moduleName]: m.name },
+  }));
+  return packageManifest(store, ArtifactType.target, MediaType.targetConfig, config, layers, {
+    [Annotation.packageName]: pkg.name,
+    [Annotation.packageVersion]: pkg.version,
+    [Annotation.kernelRelease]: t.kernelRelease,
+    [Annotation.arch]: t.arch,
+  });
+}
+
+/** The image manifest of a source or a target: its config stored as a blob, then the layers it lists. */
+function packageManifest(
+  store: BlobStore,
+  artifactType: ImageManifest['artifactType'],
+  configMediaType: string,
+  config: PackageConfig | TargetConfig,
+  layers: ImageManifest['layers'],
+  annotations: Record<string, string>,
+): Buffer {
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MediaType.manifest,
-    artifactType: ArtifactType.target,
-    config: { mediaType: MediaType.targetConfig, ...configD },
-    layers: mods.map((m) => ({
-      mediaType: MediaType.module,
-      digest: m.digest,
-      size: m.size,
-      annotations: { [Annotation.title]: m.file, [Annotation.moduleName]: m.name },
-    })),
-    annotations: {
-      [Annotation.packageName]: pkg.name,
-      [Annotation.packageVersion]: pkg.version,
-      [Annotation.kernelRelease]: t.kernelRelease,
-      [Annotation.arch]: t.arch,
-    },
+    artifactType,
+    config: { mediaType: configMediaType, ...store.putBytes(canonicalJsonBytes(config)) },
+    layers,
+    annotations,
   };
   return canonicalJsonBytes(manifest);
 }
