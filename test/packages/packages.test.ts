@@ -97,6 +97,7 @@ describe('from the DKMS tree', () => {
   it('mkbmdeb: one .deb per kernel with the signed modules in updates/dkms, compressed as that kernel does; dpkg installs it, depmod indexes it, purge cleans up', () => {
     const out = outDir();
     const debs = ok(kb(['mkbmdeb', 'hello/1.0', ...ks, ...fx.tree, '-o', out]));
+    expect(kernelExt(fx.scratch.installTree, K2)).toBe('.xz');
     expect(debs).toEqual(KERNELS.map((k) => join(out, `hello-modules-${k}_1.0_amd64.deb`)));
     for (const [i, k] of KERNELS.entries()) {
       const ext = kernelExt(fx.scratch.installTree, k);
@@ -190,7 +191,8 @@ describe('from the DKMS tree', () => {
   it('mkdriverdisk (suse, directory and tar): linux/suse/<arch>-<release>/install KMPs and modules/', () => {
     const out = outDir();
     const dir = join(out, 'dud');
-    expect(ok(kb(['mkdriverdisk', 'hello/1.0', '-k', K1, ...fx.tree, '--distro', 'suse', '-o', dir]))).toEqual([dir]);
+    const j = JSON.parse(ok(kb(['mkdriverdisk', 'hello/1.0', '-k', K1, ...fx.tree, '--distro', 'suse', '-o', dir, '--json'])).join('\n'));
+    expect(j).toEqual({ format: 'mkdriverdisk', module: 'hello', version: '1.0', files: [dir], warnings: [] });
     expect(walk(dir)).toEqual([`linux/suse/x86_64-sle15/install/${`hello-kmp-${K1.split('-').pop()}-1.0_k${K1.slice(0, K1.lastIndexOf('-')).replace(/-/g, '_')}-1.x86_64.rpm`}`, 'linux/suse/x86_64-sle15/modules/hello.ko']);
     expect(ok(sh('modinfo', ['-F', 'signer', join(dir, 'linux/suse/x86_64-sle15/modules/hello.ko')]))).toEqual([SIGNER]);
     const tar = join(out, 'dud.tar');
