@@ -248,12 +248,18 @@ describe('from a bundle', () => {
       for (const f of ['mkdeb', 'mkdsc', 'mkbmdeb', 'mkrpm', 'mkkmp']) ok(kb(['bundle', f, fx.bundle, ...TRUST, '-o', out], { cwd, umask }));
       ok(kb(['bundle', 'mkdriverdisk', fx.bundle, ...TRUST, '-o', join(out, 'rhel.iso')], { cwd, umask }));
       ok(kb(['bundle', 'mkdriverdisk', fx.bundle, ...TRUST, '--distro', 'suse', '-o', join(out, 'suse.tar')], { cwd, umask }));
-      return Object.fromEntries(filesIn(out).map((n) => [n, sha256(join(out, n))]));
+      return { out, sums: Object.fromEntries(filesIn(out).map((n) => [n, sha256(join(out, n))])) };
     };
-    const a = run('022');
-    const b = run('077');
+    const { out: outA, sums: a } = run('022');
+    const b = run('077').sums;
     expect(Object.keys(a)).toHaveLength(13);
     expect(b).toEqual(a);
+    // The disk's kmod RPMs are mkrpm's, byte for byte.
+    const x = mkdtempSync(join(tmpdir(), 'kbundle-iso-'));
+    ok(sh('xorriso', ['-osirrox', 'on', '-indev', join(outA, 'rhel.iso'), '-extract', '/rpms/x86_64', x]));
+    const onDisk = filesIn(x).filter((n) => n.endsWith('.rpm'));
+    expect(onDisk).toHaveLength(2);
+    for (const n of onDisk) expect(sha256(join(x, n))).toBe(a[n]);
     // ... and a different SOURCE_DATE_EPOCH changes them (the check above can fail).
     const out = outDir();
     ok(kb(['bundle', 'mkdriverdisk', fx.bundle, ...TRUST, '-o', join(out, 'rhel.iso')], { env: { SOURCE_DATE_EPOCH: '1700000001' } }));
