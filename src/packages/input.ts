@@ -10,13 +10,10 @@
 import { mkdtemp, readdir, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Roots } from '../tree/paths.js';
-import { builtModulesDir, sourceLink, versionDir } from '../tree/paths.js';
-import { newestMtime } from '../bundle/repro-tar.js';
-import type { OpenBundle } from '../bundle/open.js';
+import { builtModulesDir, sourceLink, versionDir, type Roots } from '../tree/paths.js';
+import { BundleExit, newestMtime, type OpenBundle } from '../bundle/index.js';
 import { KbundleError } from '../util/errors.js';
 import { isDir } from '../util/fs.js';
-import { BundleExit } from '../bundle/exit-codes.js';
 import { PackagesExit } from './exit-codes.js';
 
 export interface ModuleFile {
