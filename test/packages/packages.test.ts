@@ -164,6 +164,21 @@ describe('from the DKMS tree', () => {
       expect(ok(sh('modinfo', ['-F', 'signer', join(payload, `lib/modules/${k}/updates/hello.ko${ext}`)]))).toEqual([SIGNER]);
     }
     expect(rpmlintProblems([...rpms, ...kmp])).toEqual([]);
+
+    // rpm installs them into a scratch root (scripts off: rpm would chroot into it for them) and erases them.
+    const root = mkdtempSync(join(tmpdir(), 'kbundle-rpmroot-'));
+    const rpmq = (...a: string[]) => sh('rpm', [`--root=${root}`, ...a]);
+    expect(rpmq('--initdb').code).toBe(0);
+    const inst = rpmq('-i', '--nodeps', '--noscripts', rpms[1]!, kmp[1]!);
+    expect(inst.code, inst.stderr).toBe(0);
+    const extK1 = kernelExt(fx.scratch.installTree, K1);
+    const extK2 = kernelExt(fx.scratch.installTree, K2);
+    expect(existsSync(join(root, `lib/modules/${K1}/extra/hello/hello.ko${extK1}`))).toBe(true);
+    expect(existsSync(join(root, `lib/modules/${K2}/updates/hello.ko${extK2}`))).toBe(true);
+    expect(ok(rpmq('-qa')).sort()).toEqual([rpms[1]!, kmp[1]!].map((p) => p.slice(out.length + 1).replace(/\.rpm$/, '')).sort());
+    expect(rpmq('-e', '--noscripts', 'kmod-hello', `hello-kmp-${K2.split('-').pop()}`).code).toBe(0);
+    expect(existsSync(join(root, `lib/modules/${K1}/extra/hello/hello.ko${extK1}`))).toBe(false);
+    expect(existsSync(join(root, `lib/modules/${K2}/updates/hello.ko${extK2}`))).toBe(false);
   });
 
   it('mkdriverdisk (rhel, ISO): label OEMDRV, rhdd3, rpms/x86_64 with repodata listing every kmod RPM', () => {
