@@ -2,13 +2,13 @@
 // module for two kernels, checked by each format's own consumers (dpkg-deb,
 // lintian, dpkg, dpkg-source/dpkg-buildpackage, rpm, rpmlint, createrepo_c's
 // repodata, xorriso, modinfo).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readEntries } from '../helpers/bundles.js';
-import { sh } from '../helpers/scratch.js';
+import { addSource, makeScratch, sh } from '../helpers/scratch.js';
 import {
   filesIn,
   kb,
@@ -256,7 +256,7 @@ describe('from a bundle', () => {
     expect(rpmlintProblems([...kmps, ...rpms])).toEqual([]);
   });
 
-  it('reproducible: two runs in different directories with different umasks give the same bytes', () => {
+  it('reproducible: two runs in different directories with different umasks (and sources with different modes and mtimes) give the same bytes', () => {
     const run = (umask: string) => {
       const out = outDir();
       const cwd = mkdtempSync(join(tmpdir(), 'kbundle-cwd-'));
@@ -275,6 +275,20 @@ describe('from a bundle', () => {
     const onDisk = filesIn(x).filter((n) => n.endsWith('.rpm'));
     expect(onDisk).toHaveLength(2);
     for (const n of onDisk) expect(sha256(join(x, n))).toBe(a[n]);
+    // From two DKMS trees whose source copies differ in file modes and mtimes: the same bytes too.
+    const other = makeScratch([]);
+    const src = addSource(other, 'bundles/hello-1.0');
+    chmodSync(join(src, 'hello.c'), 0o600);
+    chmodSync(join(src, 'Makefile'), 0o640);
+    utimesSync(join(src, 'dkms.conf'), new Date(), new Date());
+    const otherTree = [...other.treeArgs, '--etcdir', other.etcDir];
+    ok(kb(['add', 'hello/1.0', ...otherTree]));
+    const outB = outDir();
+    for (const f of ['mkdeb', 'mkdsc']) ok(kb([f, 'hello/1.0', ...otherTree, '-o', outB], { umask: '077' }));
+    ok(kb(['mkrpm', 'hello/1.0', ...otherTree, '-o', outB], { umask: '077' }));
+    const fromTree = filesIn(outB);
+    expect(fromTree).toEqual(['hello-dkms-1.0-1.noarch.rpm', 'hello-dkms_1.0-1_all.deb', 'hello_1.0-1.debian.tar.xz', 'hello_1.0-1.dsc', 'hello_1.0.orig.tar.gz']);
+    for (const n of fromTree) expect(sha256(join(outB, n)), n).toBe(a[n]);
     // ... and a different SOURCE_DATE_EPOCH changes them (the check above can fail).
     const out = outDir();
     ok(kb(['bundle', 'mkdriverdisk', fx.bundle, ...TRUST, '-o', join(out, 'rhel.iso')], { env: { SOURCE_DATE_EPOCH: '1700000001' } }));
