@@ -2,13 +2,13 @@
 // module for two kernels, checked by each format's own consumers (dpkg-deb,
 // lintian, dpkg, dpkg-source/dpkg-buildpackage, rpm, rpmlint, createrepo_c's
 // repodata, xorriso, modinfo).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readEntries } from '../helpers/bundles.js';
-import { sh } from '../helpers/scratch.js';
+import { addSource, makeScratch, sh } from '../helpers/scratch.js';
 import {
   filesIn,
   kb,
@@ -97,6 +97,7 @@ describe('from the DKMS tree', () => {
   it('mkbmdeb: one .deb per kernel with the signed modules in updates/dkms, compressed as that kernel does; dpkg installs it, depmod indexes it, purge cleans up', () => {
     const out = outDir();
     const debs = ok(kb(['mkbmdeb', 'hello/1.0', ...ks, ...fx.tree, '-o', out]));
+    expect(kernelExt(fx.scratch.installTree, K2)).toBe('.xz');
     expect(debs).toEqual(KERNELS.map((k) => join(out, `hello-modules-${k}_1.0_amd64.deb`)));
     for (const [i, k] of KERNELS.entries()) {
       const ext = kernelExt(fx.scratch.installTree, k);
@@ -163,6 +164,21 @@ describe('from the DKMS tree', () => {
       expect(ok(sh('modinfo', ['-F', 'signer', join(payload, `lib/modules/${k}/updates/hello.ko${ext}`)]))).toEqual([SIGNER]);
     }
     expect(rpmlintProblems([...rpms, ...kmp])).toEqual([]);
+
+    // rpm installs them into a scratch root (scripts off: rpm would chroot into it for them) and erases them.
+    const root = mkdtempSync(join(tmpdir(), 'kbundle-rpmroot-'));
+    const rpmq = (...a: string[]) => sh('rpm', [`--root=${root}`, ...a]);
+    expect(rpmq('--initdb').code).toBe(0);
+    const inst = rpmq('-i', '--nodeps', '--noscripts', rpms[1]!, kmp[1]!);
+    expect(inst.code, inst.stderr).toBe(0);
+    const extK1 = kernelExt(fx.scratch.installTree, K1);
+    const extK2 = kernelExt(fx.scratch.installTree, K2);
+    expect(existsSync(join(root, `lib/modules/${K1}/extra/hello/hello.ko${extK1}`))).toBe(true);
+    expect(existsSync(join(root, `lib/modules/${K2}/updates/hello.ko${extK2}`))).toBe(true);
+    expect(ok(rpmq('-qa')).sort()).toEqual([rpms[1]!, kmp[1]!].map((p) => p.slice(out.length + 1).replace(/\.rpm$/, '')).sort());
+    expect(rpmq('-e', '--noscripts', 'kmod-hello', `hello-kmp-${K2.split('-').pop()}`).code).toBe(0);
+    expect(existsSync(join(root, `lib/modules/${K1}/extra/hello/hello.ko${extK1}`))).toBe(false);
+    expect(existsSync(join(root, `lib/modules/${K2}/updates/hello.ko${extK2}`))).toBe(false);
   });
 
   it('mkdriverdisk (rhel, ISO): label OEMDRV, rhdd3, rpms/x86_64 with repodata listing every kmod RPM', () => {
@@ -190,7 +206,8 @@ describe('from the DKMS tree', () => {
   it('mkdriverdisk (suse, directory and tar): linux/suse/<arch>-<release>/install KMPs and modules/', () => {
     const out = outDir();
     const dir = join(out, 'dud');
-    expect(ok(kb(['mkdriverdisk', 'hello/1.0', '-k', K1, ...fx.tree, '--distro', 'suse', '-o', dir]))).toEqual([dir]);
+    const j = JSON.parse(ok(kb(['mkdriverdisk', 'hello/1.0', '-k', K1, ...fx.tree, '--distro', 'suse', '-o', dir, '--json'])).join('\n'));
+    expect(j).toEqual({ format: 'mkdriverdisk', module: 'hello', version: '1.0', files: [dir], warnings: [] });
     expect(walk(dir)).toEqual([`linux/suse/x86_64-sle15/install/${`hello-kmp-${K1.split('-').pop()}-1.0_k${K1.slice(0, K1.lastIndexOf('-')).replace(/-/g, '_')}-1.x86_64.rpm`}`, 'linux/suse/x86_64-sle15/modules/hello.ko']);
     expect(ok(sh('modinfo', ['-F', 'signer', join(dir, 'linux/suse/x86_64-sle15/modules/hello.ko')]))).toEqual([SIGNER]);
     const tar = join(out, 'dud.tar');
@@ -239,19 +256,39 @@ describe('from a bundle', () => {
     expect(rpmlintProblems([...kmps, ...rpms])).toEqual([]);
   });
 
-  it('reproducible: two runs in different directories with different umasks give the same bytes', () => {
+  it('reproducible: two runs in different directories with different umasks (and sources with different modes and mtimes) give the same bytes', () => {
     const run = (umask: string) => {
       const out = outDir();
       const cwd = mkdtempSync(join(tmpdir(), 'kbundle-cwd-'));
       for (const f of ['mkdeb', 'mkdsc', 'mkbmdeb', 'mkrpm', 'mkkmp']) ok(kb(['bundle', f, fx.bundle, ...TRUST, '-o', out], { cwd, umask }));
       ok(kb(['bundle', 'mkdriverdisk', fx.bundle, ...TRUST, '-o', join(out, 'rhel.iso')], { cwd, umask }));
       ok(kb(['bundle', 'mkdriverdisk', fx.bundle, ...TRUST, '--distro', 'suse', '-o', join(out, 'suse.tar')], { cwd, umask }));
-      return Object.fromEntries(filesIn(out).map((n) => [n, sha256(join(out, n))]));
+      return { out, sums: Object.fromEntries(filesIn(out).map((n) => [n, sha256(join(out, n))])) };
     };
-    const a = run('022');
-    const b = run('077');
+    const { out: outA, sums: a } = run('022');
+    const b = run('077').sums;
     expect(Object.keys(a)).toHaveLength(13);
     expect(b).toEqual(a);
+    // The disk's kmod RPMs are mkrpm's, byte for byte.
+    const x = mkdtempSync(join(tmpdir(), 'kbundle-iso-'));
+    ok(sh('xorriso', ['-osirrox', 'on', '-indev', join(outA, 'rhel.iso'), '-extract', '/rpms/x86_64', x]));
+    const onDisk = filesIn(x).filter((n) => n.endsWith('.rpm'));
+    expect(onDisk).toHaveLength(2);
+    for (const n of onDisk) expect(sha256(join(x, n))).toBe(a[n]);
+    // From two DKMS trees whose source copies differ in file modes and mtimes: the same bytes too.
+    const other = makeScratch([]);
+    const src = addSource(other, 'bundles/hello-1.0');
+    chmodSync(join(src, 'hello.c'), 0o600);
+    chmodSync(join(src, 'Makefile'), 0o640);
+    utimesSync(join(src, 'dkms.conf'), new Date(), new Date());
+    const otherTree = [...other.treeArgs, '--etcdir', other.etcDir];
+    ok(kb(['add', 'hello/1.0', ...otherTree]));
+    const outB = outDir();
+    for (const f of ['mkdeb', 'mkdsc']) ok(kb([f, 'hello/1.0', ...otherTree, '-o', outB], { umask: '077' }));
+    ok(kb(['mkrpm', 'hello/1.0', ...otherTree, '-o', outB], { umask: '077' }));
+    const fromTree = filesIn(outB);
+    expect(fromTree).toEqual(['hello-dkms-1.0-1.noarch.rpm', 'hello-dkms_1.0-1_all.deb', 'hello_1.0-1.debian.tar.xz', 'hello_1.0-1.dsc', 'hello_1.0.orig.tar.gz']);
+    for (const n of fromTree) expect(sha256(join(outB, n)), n).toBe(a[n]);
     // ... and a different SOURCE_DATE_EPOCH changes them (the check above can fail).
     const out = outDir();
     ok(kb(['bundle', 'mkdriverdisk', fx.bundle, ...TRUST, '-o', join(out, 'rhel.iso')], { env: { SOURCE_DATE_EPOCH: '1700000001' } }));

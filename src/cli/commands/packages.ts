@@ -29,6 +29,9 @@ interface PkgOptions {
   format?: string;
   label: string;
   suseRelease: string;
+  media?: string;
+  release?: string;
+  sourceOnly?: boolean;
   installtree?: string;
   module?: string;
   // bundle only
@@ -60,11 +63,15 @@ function packageOptions(cmd: Command, f: Format): Command {
   if (f !== 'mkdeb' && f !== 'mkdsc') cmd.option('--compress <kind>', 'module compression none|gz|xz|zst (default: as the kernel\'s own modules under --installtree, none if unknown)');
   if (f === 'mkdriverdisk') {
     cmd
-      .option('--distro <d>', 'rhel|suse: which installer\'s layout', 'rhel')
+      .option('-d, --distro <d>', 'rhel|suse: which installer\'s layout (DKMS\'s redhat = rhel)', 'rhel')
       .option('--format <f>', 'iso|tar|dir (default from -o: .iso, .tar, else a directory; iso without -o)')
       .option('--label <l>', 'ISO volume label', 'OEMDRV')
-      .option('--suse-release <r>', 'SUSE: the <release> of linux/suse/<arch>-<release>', 'sle15');
+      .option('--suse-release <r>', 'SUSE: the <release> of linux/suse/<arch>-<release>', 'sle15')
+      // DKMS 2.x's names for the same two options.
+      .option('--media <m>', 'same as --format (DKMS 2.x: iso|tar)')
+      .option('-r, --release <r>', 'same as --suse-release (DKMS 2.x)');
   }
+  if (f === 'mkrpm') cmd.option('--source-only', 'only the <m>-dkms RPM, no kmod RPMs (DKMS 2.x option)');
   return cmd;
 }
 
@@ -110,18 +117,19 @@ async function produce(f: Format, input: PackageInput, o: PkgOptions, installTre
         files = await P.mkbmdeb(input, { ...deb, compression: rpm.compression }, out);
         break;
       case 'mkrpm':
-        files = await P.mkrpm(input, rpm, out);
+        files = await P.mkrpm(o.sourceOnly ? { ...input, kernels: [] } : input, rpm, out);
         break;
       case 'mkkmp':
         files = await P.mkkmp(input, rpm, out);
         break;
       case 'mkdriverdisk': {
+        if (o.distro === 'redhat') o.distro = 'rhel';
         if (o.distro !== 'rhel' && o.distro !== 'suse') throw new KbundleError(`--distro must be rhel or suse, got "${o.distro}".`, ExitCode.BadOption);
-        const given = o.format ?? (o.output ? (P.formatFromName(o.output) ?? 'dir') : 'iso');
+        const given = o.format ?? o.media ?? (o.output ? (P.formatFromName(o.output) ?? 'dir') : 'iso');
         if (!['iso', 'tar', 'dir'].includes(given)) throw new KbundleError(`--format must be iso, tar or dir, got "${given}".`, ExitCode.BadOption);
         const format = given as 'iso' | 'tar' | 'dir';
         const output = resolve(o.output ?? P.defaultDiskName(input, format));
-        const r = await P.mkdriverdisk(input, { ...rpm, distro: o.distro, format, output, force: Boolean(o.force), label: o.label, suseRelease: o.suseRelease });
+        const r = await P.mkdriverdisk(input, { ...rpm, distro: o.distro, format, output, force: Boolean(o.force), label: o.label, suseRelease: o.release ?? o.suseRelease });
         files = [r.output];
         warnings.push(...r.warnings);
         break;
