@@ -11,3 +11,9 @@ export { mergeBundles, type MergeOptions } from './merge.js';
 export { openBundle, verifyBundle, type OpenBundle, type OpenOptions, type VerifiedContents } from './open.js';
 export { copyVerified } from './copy-verified.js';
 export type { BundleIndex, PackageSummary, TargetSummary } from './verify.js';
+// For the registry client (src/registry/), which rebuilds a bundle file from pulled blobs exactly as the writer lays it out.
+export { BlobStore } from './blob-store.js';
+export { BundleFile } from './bundle-file.js';
+export { leadingEntries } from './assemble.js';
+export { createdEpoch, topIndexFor, OCI_LAYOUT_BYTES } from './envelope.js';
+export { hexOf } from './digest.js';

@@ -50,8 +50,8 @@ const GROUPS: Array<{ names: string[]; load: () => Promise<Register> }> = [
   {
     names: ['bundle'],
     load: async () => {
-      const [{ registerBundle }, { registerBundleInstall }] = await Promise.all([import('./commands/bundle.js'), import('./commands/bundle-install.js')]);
-      return (program, run) => registerBundleInstall(registerBundle(program, run), run);
+      const [{ registerBundle }, { registerBundleInstall }, { registerRegistry }] = await Promise.all([import('./commands/bundle.js'), import('./commands/bundle-install.js'), import('./commands/registry.js')]);
+      return (program, run) => { const b = registerBundle(program, run); registerBundleInstall(b, run); registerRegistry(b, run); };
     },
   },
 ];
