@@ -86,7 +86,8 @@ export class RegistryClient {
   /** A request whose body is read whole; `ok` lists the statuses that are not failures. */
   async json(req: HttpRequest, ok: number[], what: string): Promise<BufferedResponse> {
     const res = await this.call(req);
-    const body = req.method === 'HEAD' ? Buffer.alloc(0) : await readBody(res, MAX_JSON);
+    // Read to the end even for HEAD: a response not consumed keeps its keep-alive socket, and the agent runs out of them.
+    const body = await readBody(res, MAX_JSON);
     if (!ok.includes(res.status)) throw this.failure(res, body, what);
     return { ...res, body };
   }

@@ -82,7 +82,10 @@ export async function pushBundle(file: string, ref: Reference, opts: PushOptions
   let chunks = 0;
   await mapLimit(plan.send, 2, async (b) => {
     const blob = { digest: b.digest, size: b.size, open: () => bundle.readBlob(b.digest) };
-    if (opts.chunkSize > 0) chunks += (await uploadChunked(client, blob, opts.chunkSize)).chunks;
+    if (opts.chunkSize > 0) {
+      const n = (await uploadChunked(client, blob, opts.chunkSize)).chunks;
+      chunks += n;
+    }
     else await uploadMonolithic(client, blob);
     opts.say(`  blob ${b.digest.slice(7, 19)} ${b.mediaType} ${b.size} bytes sent`);
     return null;
