@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,11 +35,11 @@ export interface Registry {
 
 export type RegistryAuth = { kind: 'htpasswd'; users: Record<string, string> } | { kind: 'token'; realm: string; service: string; issuer: string; certFile: string };
 
-async function waitReady(host: string, child: ChildProcess, logFile: string): Promise<void> {
+async function waitReady(host: string, child: ChildProcess, logFile: string, tls: boolean): Promise<void> {
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited (${child.exitCode}): ${readFileSync(logFile, 'utf8')}`);
     const ok = await new Promise<boolean>((resolve) => {
-      const req = http.get(`http://${host}/v2/`, (res) => {
+      const req = (tls ? https : http).get(`${tls ? 'https' : 'http'}://${host}/v2/`, { rejectUnauthorized: false }, (res) => {
         res.resume();
         resolve(res.statusCode === 200 || res.statusCode === 401);
       });
@@ -51,7 +52,7 @@ async function waitReady(host: string, child: ChildProcess, logFile: string): Pr
 }
 
 /** Starts `docker-registry serve test/registry/registry-config.yml` with per-instance overrides. */
-export async function startRegistry(auth: RegistryAuth | null): Promise<Registry> {
+export async function startRegistry(auth: RegistryAuth | null, tls?: { cert: string; key: string }): Promise<Registry> {
   const dir = mkdtempSync(join(tmpdir(), 'kbundle-registry-'));
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
@@ -73,10 +74,11 @@ export async function startRegistry(auth: RegistryAuth | null): Promise<Registry
       REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE: auth.certFile,
     });
   }
+  if (tls) Object.assign(env, { REGISTRY_HTTP_TLS_CERTIFICATE: tls.cert, REGISTRY_HTTP_TLS_KEY: tls.key });
   const logFile = join(dir, 'registry.log');
   const out = (await import('node:fs')).openSync(logFile, 'a');
   const child = spawn('docker-registry', ['serve', CONFIG], { env, stdio: ['ignore', out, out] });
-  await waitReady(host, child, logFile);
+  await waitReady(host, child, logFile, Boolean(tls));
   return {
     host,
     root: join(dir, 'storage'),
@@ -88,6 +90,16 @@ export async function startRegistry(auth: RegistryAuth | null): Promise<Registry
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 (subjectAltName IP), for a TLS registry. */
+export function selfSignedCert(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'kbundle-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl: ${r.stderr}`);
+  return { cert, key };
 }
 
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');

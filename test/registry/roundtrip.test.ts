@@ -11,7 +11,7 @@ import { RegistryExit } from '../../src/registry/exit-codes.js';
 import { unpackBundle } from '../helpers/bundles.js';
 import { REPO } from '../helpers/scratch.js';
 import { buildBundle, K55, K612, PUB } from '../installer/helpers.js';
-import { kb, sha256File, startRegistry, startTokenServer, type Registry, type TokenServer } from './registry.js';
+import { kb, selfSignedCert, sha256File, startRegistry, startTokenServer, type Registry, type TokenServer } from './registry.js';
 
 const work = mkdtempSync(join(tmpdir(), 'kbundle-regtest-'));
 const CREDS = { KBUNDLE_REGISTRY_USERNAME: 'builder', KBUNDLE_REGISTRY_PASSWORD: 'correct horse' };
@@ -232,5 +232,29 @@ describe('bearer-token auth (token server issuing ES256 JWTs)', () => {
     const ro = await kb(['bundle', 'push', b11, `${treg.host}/team/hello`, ...PLAIN], { env: { KBUNDLE_REGISTRY_USERNAME: 'reader', KBUNDLE_REGISTRY_PASSWORD: 'read-only' } });
     expect(ro.code).toBe(RegistryExit.Denied);
     expect(ro.stderr).toContain('user "reader" may not pull/push team/hello');
+  });
+});
+
+describe('HTTPS (the default; a registry with a self-signed certificate)', () => {
+  let treg: Registry;
+  let tls: { cert: string; key: string };
+  beforeAll(async () => {
+    tls = selfSignedCert();
+    treg = await startRegistry({ kind: 'htpasswd', users: { builder: CREDS.KBUNDLE_REGISTRY_PASSWORD } }, tls);
+  });
+  afterAll(async () => {
+    await treg?.stop();
+  });
+
+  it('an untrusted certificate is a network error (94) that says what to do; trusted through NODE_EXTRA_CA_CERTS it round-trips', async () => {
+    const bad = await kb(['bundle', 'push', b10, `${treg.host}/tls/hello`, '-q'], { env: CREDS });
+    expect(bad.code).toBe(RegistryExit.Network);
+    expect(bad.stderr).toContain('NODE_EXTRA_CA_CERTS');
+    const env = { ...CREDS, NODE_EXTRA_CA_CERTS: tls.cert };
+    const ok = await kb(['bundle', 'push', b10, `${treg.host}/tls/hello`, '-q'], { env });
+    expect(ok.code).toBe(0);
+    const out = join(work, 'tls.kbundle');
+    expect((await kb(['bundle', 'pull', `${treg.host}/tls/hello:1.0`, '-o', out, '--key', PUB, '-q'], { env })).code).toBe(0);
+    expect(sha256File(out)).toBe(sha256File(b10));
   });
 });
