@@ -7,10 +7,10 @@
  * only then copy it to FILE (copyVerified: temp name, fsync, rename).
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ArtifactType, copyVerified, MediaType, openBundle, type Descriptor, type ImageIndex, type PublicKey } from '../bundle/index.js';
-import { PartFile, mkdirDurable } from '../util/atomic.js';
+import { PartFile, mkdirDurable, sweepTemps, tempPathFor } from '../util/atomic.js';
 import { KbundleError } from '../util/errors.js';
 import { RegistryClient, type ClientOptions } from './client.js';
 import { mapLimit } from './concurrency.js';
@@ -147,7 +147,11 @@ export async function pullBundle(ref: Reference, output: string, opts: PullOptio
 
   const out = output;
   await mkdirDurable(dirname(out));
-  const scratch = await mkdtemp(join(dirname(out), '.kbundle-pull-'));
+  // The scratch directory carries atomic.ts's temp name (with our pid), so a pull that was killed
+  // leaves nothing the next one does not sweep away (only names whose owner process is gone).
+  await sweepTemps([dirname(out)]);
+  const scratch = tempPathFor(out);
+  await mkdir(scratch);
   try {
     const files = new Map<string, string>();
     let bytes = 0;

@@ -3,7 +3,7 @@
 // dedup (HEAD before upload), chunked uploads, basic and bearer-token auth,
 // and the failures a user meets (wrong password, unknown tag, bytes the
 // registry corrupted), each with its documented exit code.
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -168,6 +168,17 @@ describe('push and pull (htpasswd)', () => {
     expect(sha256File(out)).toBe(sha256File(b10));
   });
 
+  it('a killed pull\'s scratch directory (owner pid gone) is swept by the next pull', async () => {
+    const dir = mkdtempSync(join(work, 'sweep-'));
+    const stale = join(dir, '.hello.kbundle.kbundle-tmp-999999999-abcd1234');
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'partial'), 'x');
+    const out = join(dir, 'hello.kbundle');
+    await push(b10, `${reg.host}/kbundle/sweep:1.0`);
+    expect((await kb(['bundle', 'pull', `${reg.host}/kbundle/sweep:1.0`, '-o', out, ...PLAIN, '-q', '--key', PUB], { env: CREDS })).code).toBe(0);
+    expect(readdirSync(dir)).toEqual(['hello.kbundle']);
+  });
+
   it('unknown tag 91, bad REF 95, no registry listening 94', async () => {
     const out = join(work, 'none.kbundle');
     const nf = await kb(['bundle', 'pull', `${reg.host}/kbundle/hello:9.9`, '-o', out, ...PLAIN], { env: CREDS });
@@ -196,7 +207,7 @@ describe('push and pull (htpasswd)', () => {
     expect(r.code).toBe(RegistryExit.DigestMismatch);
     expect(r.stderr).toContain(`blob ${digest}: the registry sent`);
     expect(existsSync(out)).toBe(false);
-    expect(readdirSync(work).filter((n) => n.startsWith('.kbundle-pull-'))).toEqual([]);
+    expect(readdirSync(work).filter((n) => n.includes('.kbundle-tmp-'))).toEqual([]);
     bytes[bytes.length >> 1] ^= 0xff;
     writeFileSync(data, bytes);
   });
