@@ -10,3 +10,9 @@ export { mergeBundles, type MergeOptions } from './write/merge.js';
 export { openBundle, verifyBundle, type OpenBundle, type OpenOptions, type VerifiedContents } from './read/open.js';
 export { copyVerified } from './read/copy-verified.js';
 export type { BundleIndex, PackageSummary, TargetSummary } from './read/verify.js';
+// For the registry client (src/registry/), which rebuilds a bundle file from pulled blobs exactly as the writer lays it out.
+export { BlobStore } from './write/blob-store.js';
+export { BundleFile } from './write/bundle-file.js';
+export { leadingEntries } from './write/assemble.js';
+export { createdEpoch, topIndexFor, OCI_LAYOUT_BYTES } from './model/envelope.js';
+export { hexOf } from './model/digest.js';

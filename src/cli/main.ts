@@ -51,11 +51,17 @@ const GROUPS: Array<{ names: string[]; load: () => Promise<Register> }> = [
   {
     names: ['bundle'],
     load: async () => {
-      const [{ registerBundle }, { registerBundleInstall }, { registerBundlePackages }] = await Promise.all([import('./commands/bundle.js'), import('./commands/bundle-install.js'), import('./commands/packages.js')]);
+      const [{ registerBundle }, { registerBundleInstall }, { registerBundlePackages }, { registerRegistry }] = await Promise.all([
+        import('./commands/bundle.js'),
+        import('./commands/bundle-install.js'),
+        import('./commands/packages.js'),
+        import('./commands/registry.js'),
+      ]);
       return (program, run) => {
         const bundle = registerBundle(program, run);
         registerBundleInstall(bundle, run);
         registerBundlePackages(bundle, run);
+        registerRegistry(bundle, run);
       };
     },
   },

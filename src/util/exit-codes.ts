@@ -78,5 +78,22 @@ export const ExitCode = {
   OutputExists: 64,
   /** Bad option values (unknown --distro, --format, names that cannot become package names). */
   BadOption: 65,
+  // Registry client (src/registry): bundle push / bundle pull.
+  /** The registry (or its token server) refused the credentials: wrong user/password, no credentials where some are required. */
+  RegistryAuthFailed: 90,
+  /** Repository, tag, manifest or blob unknown to the registry (404 / NAME_UNKNOWN / MANIFEST_UNKNOWN / BLOB_UNKNOWN). */
+  RegistryNotFound: 91,
+  /** The registry answered outside the distribution spec: unexpected status, missing Location, malformed JSON or headers. */
+  RegistryProtocol: 92,
+  /** Bytes the registry served (or the digest it reported) do not match the digest asked for. */
+  RegistryDigestMismatch: 93,
+  /** Connection refused, DNS failure, TLS failure, timeout, connection reset. */
+  RegistryNetwork: 94,
+  /** REF does not parse (registry host, repository name, tag or digest). */
+  RegistryBadReference: 95,
+  /** Authenticated, but not allowed (403 / DENIED), e.g. push with read-only credentials. */
+  RegistryDenied: 96,
+  /** What REF names is not a kbundle bundle (other artifact type), or the bundle's signature referrer is missing. */
+  RegistryNotABundle: 97,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
