@@ -27,7 +27,7 @@ export interface ArchInfo {
 }
 
 const TABLE: ArchInfo[] = [
-  { uname: 'x86_64', kbuild: 'x86', elfMachine: 62, elfName: 'Advanced Micro Devices X86-64', debian: 'amd64', triplet: 'x86_64-linux-gnu', configSymbol: 'CONFIG_X86_64' },
+  { uname: 'x86_64', kbuild: 'x86', elfMachine: 62, elfName: 'X86-64', debian: 'amd64', triplet: 'x86_64-linux-gnu', configSymbol: 'CONFIG_X86_64' },
   { uname: 'aarch64', kbuild: 'arm64', elfMachine: 183, elfName: 'AArch64', debian: 'arm64', triplet: 'aarch64-linux-gnu', configSymbol: 'CONFIG_ARM64' },
   { uname: 'i686', kbuild: 'x86', elfMachine: 3, elfName: 'Intel 80386', debian: 'i386', triplet: 'i686-linux-gnu', configSymbol: 'CONFIG_X86_32' },
   { uname: 'armv7l', kbuild: 'arm', elfMachine: 40, elfName: 'ARM', debian: 'armhf', triplet: 'arm-linux-gnueabihf', configSymbol: 'CONFIG_ARM' },

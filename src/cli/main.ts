@@ -26,7 +26,7 @@ export function versionText(invokedAs: string | undefined): string {
 }
 
 /** Nested command groups: their sub-command moves to the front along with them. */
-const NESTED = new Set(['bundle', 'dropin']);
+const NESTED = new Set(['bundle', 'dropin', 'headers']);
 
 type Runner = (fn: (positional: string[], o: CommonOptions) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 type Register = (program: Command, run: Runner) => void;
@@ -47,6 +47,7 @@ const GROUPS: Array<{ names: string[]; load: () => Promise<Register> }> = [
   { names: ['mktarball', 'ldtarball'], load: async () => (await import('./commands/tarball.js')).registerTarball },
   { names: ['common-postinst'], load: async () => (await import('./commands/common-postinst.js')).registerCommonPostinst },
   { names: ['dropin'], load: async () => (await import('./commands/dropin.js')).registerDropin },
+  { names: ['headers'], load: async () => (await import('./commands/headers.js')).registerHeaders },
   {
     names: ['bundle'],
     load: async () => {
