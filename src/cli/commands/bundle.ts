@@ -175,8 +175,8 @@ export function registerBundle(program: Command, run: Runner): Command {
         out.push(`bundle signed by ${idx.signer.keyId}${signatureChecked ? ' (verified)' : ' (NOT verified: no --key given)'}`);
         for (const [k, v] of Object.entries(idx.metadata)) out.push(`${k}: ${v}`);
         for (const q of idx.packages) out.push(`source ${q.name}/${q.version}: ${human(q.source.size)}`);
-        const header = ['PACKAGE', 'KERNEL', 'ARCH', 'ELF', 'MODULES', 'SIZE', 'MODULE SIGNER', 'VERMAGIC'];
-        const table = [header, ...rows.map((x) => [`${x.package}/${x.version}`, x.kernel, x.arch, x.elf, x.modules.join(','), human(x.size), x.signer ?? '-', x.vermagic.trim()])];
+        const header = ['PACKAGE', 'KERNEL', 'ARCH', 'MODULES', 'ELF', 'SIZE', 'MODULE SIGNER', 'VERMAGIC'];
+        const table = [header, ...rows.map((x) => [`${x.package}/${x.version}`, x.kernel, x.arch, x.modules.join(','), x.elf, human(x.size), x.signer ?? '-', x.vermagic.trim()])];
         const widths = header.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
         for (const row of table) out.push(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
         process.stdout.write(`${out.join('\n')}\n`);
