@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { archOfHeaders } from '../arch/headers-arch.js';
 import { hostArch, requireArch, sameArch } from '../arch/arch.js';
 import { ArchExit } from '../arch/exit-codes.js';
-import { commitStagedDir, mkdirDurable, stagingDirFor, sweepTemps, writeFileDurable } from '../util/atomic.js';
+import { commitStagedDir, mkdirDurable, stagingDirFor, sweepTemps, tempPathFor, writeFileDurable } from '../util/atomic.js';
 import { KbundleError } from '../util/errors.js';
 import { loadExeca } from '../util/execa.js';
 import { PrivateApt } from './apt.js';
@@ -94,8 +94,8 @@ async function fetchOne(apt: PrivateApt, o: FetchOptions, kernel: string, arch: 
   const pkgs = headerPackages(kernel, a.debian, host.debian, firstDepends(show));
   if (typeof pkgs === 'string') throw new KbundleError(pkgs, ArchExit.FetchFailed);
   o.say(`${kernel} (${a.uname}): downloading ${pkgs.map((p: HeaderPackage) => p.spec).join(' ')}`);
-  const debDir = join(o.root, '.debs', `${kernel}-${a.uname}`);
-  await rm(debDir, { recursive: true, force: true });
+  // Per process: two fetches of the same kernel at once must not share (and delete) one download dir.
+  const debDir = tempPathFor(join(o.root, '.debs', `${kernel}-${a.uname}`));
   await apt.download(pkgs.map((p) => p.spec), debDir);
   const debs = readdirSync(debDir).filter((n) => n.endsWith('.deb')).sort().map((n) => join(debDir, n));
 
@@ -123,6 +123,7 @@ async function fetchOne(apt: PrivateApt, o: FetchOptions, kernel: string, arch: 
     return { kernel, arch: a.uname, headers, packages, reused: false };
   } catch (e) {
     await rm(staging, { recursive: true, force: true });
+    await rm(debDir, { recursive: true, force: true });
     throw e;
   }
 }
@@ -132,7 +133,7 @@ export async function fetchHeaders(o: FetchOptions): Promise<FetchedHeaders[]> {
   const a = requireArch(arch);
   const host = requireArch(hostArch());
   await mkdirDurable(o.root);
-  await sweepTemps([o.root]);
+  await sweepTemps([o.root, join(o.root, '.debs')]);
   const apt = new PrivateApt(join(o.root, '.apt'), [...new Set([host.debian, a.debian])]);
   if (o.update || !apt.hasLists()) {
     o.say(`updating the package lists for ${[...new Set([host.debian, a.debian])].join(', ')} in ${join(o.root, '.apt')}`);
