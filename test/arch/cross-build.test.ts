@@ -74,6 +74,33 @@ describe('cross-arch: arm64 modules on an amd64 host', () => {
     expect(x86!.vermagic.startsWith(`${amd64} `)).toBe(true);
   });
 
+  it('the writer refuses an AArch64 module labelled x86_64 (40), writing nothing', async () => {
+    const { blobs } = unpackBundle(bundle);
+    const arm = blobs.filter((b) => b.mediaType === MODULE).find((b) => /Machine:\s+AArch64/.test(sh('readelf', ['-h', b.path]).stdout))!;
+    const { writeBundle } = await import('../../src/bundle/writer.js');
+    const { loadSecretKey } = await import('../../src/bundle/sign-index.js');
+    const out = join(proj.dir, 'mislabelled.kbundle');
+    const err = await writeBundle(
+      {
+        name: 'hello',
+        version: '1.0',
+        sourceDateEpoch: 1700000000,
+        signingKey: await loadSecretKey(join(proj.dir, 'keys/example-bundle.key')),
+        packages: [{
+          name: 'hello',
+          version: '1.0',
+          modules: [{ name: 'hello', destLocation: '/extra' }],
+          source: { dir: join(proj.dir, 'hello-1.0') },
+          targets: [{ kernelRelease: amd64, arch: 'x86_64', vermagic: `${amd64} SMP`, modules: [{ name: 'hello', file: arm.path, installName: 'hello.ko', destLocation: '/extra', machine: 183 }] }],
+        }],
+      },
+      out,
+    ).catch((e: { exitCode: number; message: string }) => e);
+    expect((err as { exitCode: number }).exitCode).toBe(40);
+    expect((err as { message: string }).message).toContain('module hello is an ELF AArch64 binary (e_machine 183); arch x86_64 needs X86-64 (e_machine 62)');
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('the installer refuses the arm64 build for an x86_64 target and says why (41)', () => {
     // An arm64-only bundle, and an x86_64 image root with no headers (so no source build either).
     const armOnly = makeProject(['bundles/hello-1.0'], [], '');
@@ -103,7 +130,7 @@ describe('cross-arch: arm64 modules on an amd64 host', () => {
     expect(r.stderr).toContain('no kernel in "kernels" has headers for arch aarch64');
   });
 
-  it('the DKMS way: build -k <arm64 kernel> -a aarch64 fills <kernel>/aarch64 with an AArch64 module', () => {
+  it('the DKMS way: build/install -k <arm64 kernel> -a aarch64 use <kernel>/aarch64 and an AArch64 module', () => {
     const s = makeScratch([]);
     addSource(s, 'bundles/hello-1.0');
     mkdirSync(join(s.installTree, arm64), { recursive: true });
@@ -113,7 +140,12 @@ describe('cross-arch: arm64 modules on an amd64 host', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const ko = join(s.dkmsTree, 'hello/1.0', arm64, 'aarch64/module/hello.ko');
     expect(sh('readelf', ['-h', ko]).stdout).toMatch(/Machine:\s+AArch64/);
-    const st = kbundle(['status', ...s.treeArgs]);
-    expect(st.stdout).toContain(`hello/1.0, ${arm64}, aarch64: built`);
+    expect(kbundle(['status', ...s.treeArgs]).stdout).toContain(`hello/1.0, ${arm64}, aarch64: built`);
+    const i = kbundle(['install', 'hello/1.0', '-k', arm64, '-a', 'aarch64', ...s.treeArgs]);
+    expect(i.code, i.stdout + i.stderr).toBe(0);
+    expect(kbundle(['status', ...s.treeArgs]).stdout).toContain(`hello/1.0, ${arm64}, aarch64: installed`);
+    expect(existsSync(join(s.dkmsTree, 'hello', `kernel-${arm64}-aarch64`))).toBe(true);
+    // depmod read the AArch64 module on this x86-64 host.
+    expect(readFileSync(join(s.installTree, arm64, 'modules.dep'), 'utf8')).toMatch(/hello\.ko[^:]*:/);
   });
 });
