@@ -7,6 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { pairManifestKernels } from '../arch/manifest-pairs.js';
+import { crossMakeEnv } from '../arch/toolchain.js';
 import { dirname, join } from 'node:path';
 import { loadConf } from '../conf/load.js';
 import { BundleExit } from '../bundle/exit-codes.js';
@@ -62,7 +63,10 @@ export async function checkManifest(path: string, headerRoots: string[] = ['/lib
     releases: inManifest(m.file, () => resolveKernelTargets([k], headerRoots)).map((r) => r.release),
   }));
   const targets = inManifest(m.file, () => resolveKernelTargets(m.kernels, headerRoots));
-  const paired = new Set(pairManifestKernels(m, targets).map((x) => `${x.kernel}\0${x.arch}`));
+  const pairs = pairManifestKernels(m, targets);
+  const paired = new Set(pairs.map((x) => `${x.kernel}\0${x.arch}`));
+  // A cross build's compiler is checked here too, not an hour into the build (exit 81).
+  for (const a of new Set(pairs.map((x) => x.arch))) crossMakeEnv(a);
   requireKey(m, m.signing?.moduleKey, 'signing.moduleKey');
   requireKey(m, m.signing?.moduleCert, 'signing.moduleCert');
   requireKey(m, m.bundleKey, 'bundleKey');

@@ -1,11 +1,11 @@
 // A real cross build on this amd64 host: arm64 headers fetched with `kbundle headers fetch`,
 // built through the bundle builder and the DKMS-style lifecycle, checked with readelf and modinfo,
 // and refused by the installer for an x86_64 target.
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BUNDLE_PUB, makeProject, unpackBundle } from '../helpers/bundles.js';
-import { armSibling, fetchArmHeaders, type Fetched } from '../helpers/cross.js';
+import { armSibling, fetchArmHeaders, TEST_HEADERS_ROOT, type Fetched } from '../helpers/cross.js';
 import { addSource, kbundle, makeScratch, sh } from '../helpers/scratch.js';
 
 const { amd64, arm64 } = armSibling();
@@ -40,6 +40,23 @@ describe('cross-arch: arm64 modules on an amd64 host', () => {
     const again = fetchArmHeaders([arm64]);
     expect(again[0]!.reused).toBe(true);
     expect(again[0]!.headers).toBe(fetched.headers);
+  });
+
+  it('headers fetch of a release the archive does not serve: 83, nothing left behind', () => {
+    const r = kbundle(['headers', 'fetch', '6.1.0-999-arm64', '--arch', 'arm64', '--root', TEST_HEADERS_ROOT]);
+    expect(r.code).toBe(83);
+    expect(r.stderr).toContain('the archive has no linux-headers-6.1.0-999-arm64 for arm64');
+    expect(existsSync(join(TEST_HEADERS_ROOT, '6.1.0-999-arm64-aarch64'))).toBe(false);
+  });
+
+  it('bundle check: no cross compiler on PATH is exit 81 with the package to install', () => {
+    // A PATH with every tool of /usr/bin but the aarch64 cross tools (/bin is /usr/bin with usrmerge).
+    const bin = join(proj.dir, 'bin-without-cross');
+    mkdirSync(bin);
+    for (const n of readdirSync('/usr/bin')) if (!n.startsWith('aarch64-linux-gnu-')) symlinkSync(join('/usr/bin', n), join(bin, n));
+    const r = kbundle(['bundle', 'check', proj.manifest], { PATH: bin });
+    expect(r.code, r.stderr).toBe(81);
+    expect(r.stderr).toContain('apt-get install gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu');
   });
 
   it('bundle check pairs each kernel with its headers\' arch', () => {
