@@ -29,6 +29,7 @@ import { MakeLog } from './make-log.js';
 import { resolveSigning, type SigningDecision } from './signing.js';
 import { buildEnv, compilerVersion, kernelCc } from './toolchain.js';
 import { paholeShimDir } from './pahole-shim.js';
+import { crossMakeEnv } from '../arch/toolchain.js';
 
 export type BuildResult = 'built' | 'cached' | 'already-built';
 
@@ -94,8 +95,10 @@ export async function buildTarget(ctx: RunContext, m: ModuleRef, t: Target, jobs
   const source = await realpath(sourceLink(ctx.roots, m));
   const kbuild = kernelBuildDir(ctx.roots, m, t);
   const dkmsBuild = buildDir(ctx.roots, m);
-  const cc = await kernelCc(ksrc);
-  const env = buildEnv(cc);
+  // Another arch's headers (paired by their .config): ARCH and CROSS_COMPILE for make.
+  const cross = crossMakeEnv(t.arch);
+  const cc = await kernelCc(ksrc, cross.CROSS_COMPILE);
+  const env = { ...buildEnv(cc), ...cross };
   env.PATH = `${await paholeShimDir(ctx.cacheDir)}:${env.PATH ?? '/usr/bin:/bin'}`;
 
   const packaging = await planPackaging(ctx, t, ksrc);

@@ -12,12 +12,13 @@ const run = promisify(execFile);
 const ccCache = new Map<string, Promise<string | null>>();
 const versionCache = new Map<string, Promise<string>>();
 
-async function evalKernelCc(kernelSourceDir: string): Promise<string | null> {
+async function evalKernelCc(kernelSourceDir: string, crossCompile: string): Promise<string | null> {
   const vars = join(kernelSourceDir, '.kernelvariables');
   if (!existsSync(vars)) return null;
   const makefile = `show-%:\n\t@echo $($*)\ninclude ${vars}\n`;
   try {
-    const child = run('make', ['-s', '-f', '-', 'show-CC'], { encoding: 'utf8' });
+    // CROSS_COMPILE as make will see it: Debian's CC is $(CROSS_COMPILE)gcc-12.
+    const child = run('make', ['-s', '-f', '-', 'show-CC', ...(crossCompile ? [`CROSS_COMPILE=${crossCompile}`] : [])], { encoding: 'utf8' });
     child.child.stdin?.end(makefile);
     const cc = (await child).stdout.trim();
     return cc || null;
@@ -26,9 +27,10 @@ async function evalKernelCc(kernelSourceDir: string): Promise<string | null> {
   }
 }
 
-export function kernelCc(kernelSourceDir: string): Promise<string | null> {
-  let p = ccCache.get(kernelSourceDir);
-  if (!p) ccCache.set(kernelSourceDir, (p = evalKernelCc(kernelSourceDir)));
+export function kernelCc(kernelSourceDir: string, crossCompile = ''): Promise<string | null> {
+  const key = `${crossCompile}\0${kernelSourceDir}`;
+  let p = ccCache.get(key);
+  if (!p) ccCache.set(key, (p = evalKernelCc(kernelSourceDir, crossCompile)));
   return p;
 }
 

@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
-import { machine, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
+import { pairManifestKernels } from '../arch/manifest-pairs.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { buildTarget } from '../build/build-target.js';
 import { runPool, scheduleBuilds } from '../build/plan.js';
@@ -73,11 +74,8 @@ async function privateRoots(work: string, kernels: ResolvedKernel[]): Promise<Ro
 export async function buildBundle(o: BundleBuildOptions): Promise<BundleBuildResult> {
   const manifest: Manifest = await loadManifest(o.manifestPath);
   const kernels = resolveKernelTargets(manifest.kernels);
-  for (const a of manifest.arches) {
-    if (a !== machine()) {
-      throw new KbundleError(`${manifest.file}: arch ${a} needs a cross build, which this kbundle version does not do yet (this machine is ${machine()}).`, ExitCode.BadManifest);
-    }
-  }
+  // Each kernel builds for the arch of its own headers (cross builds: docs/cross-arch.md).
+  const pairs = pairManifestKernels(manifest, kernels);
   const moduleKey = requireFile(manifest.signing?.moduleKey, 'signing.moduleKey');
   const moduleCert = requireFile(manifest.signing?.moduleCert, 'signing.moduleCert');
   const bundleKey = await loadSecretKey(requireFile(manifest.bundleKey, 'bundleKey'));
@@ -103,7 +101,7 @@ export async function buildBundle(o: BundleBuildOptions): Promise<BundleBuildRes
       say: () => {},
       warn: o.warn,
     };
-    const first = { kernel: kernels[0]!.release, arch: manifest.arches[0]! };
+    const first = { kernel: pairs[0]!.kernel, arch: pairs[0]!.arch };
     const modules: ModuleRef[] = [];
     for (const src of manifest.sources) {
       const m = await identifyConf(ctx, join(src, 'dkms.conf'), first);
@@ -112,7 +110,8 @@ export async function buildBundle(o: BundleBuildOptions): Promise<BundleBuildRes
       modules.push(m);
     }
 
-    const matrix = shardOf(buildMatrix(modules.length, kernels.map((k) => k.release), manifest.arches), o.shard);
+    const paired = new Set(pairs.map((x) => `${x.kernel}\0${x.arch}`));
+    const matrix = shardOf(buildMatrix(modules.length, kernels.map((k) => k.release), manifest.arches).filter((e) => paired.has(`${e.kernel}\0${e.arch}`)), o.shard);
     const { concurrency, jobsPerMake } = scheduleBuilds(matrix.length, o.jobs);
     const outcomes = await runPool(matrix, concurrency, async (e: MatrixEntry) => {
       try {
@@ -165,6 +164,7 @@ export async function buildBundle(o: BundleBuildOptions): Promise<BundleBuildRes
             srcversion: facts.srcversion,
             depends: facts.depends,
             versions: facts.versions,
+            machine: facts.machine,
             sig: record.signed ? { signer: record.signed.signer, keyId: record.signed.keyId, hash: record.signed.hash } : undefined,
           });
         }

@@ -2,12 +2,15 @@
 import { depends, srcversion, vermagic } from '../elf/modinfo.js';
 import { formatCrc, readVersions } from '../elf/versions.js';
 import { readModule } from '../kmod/compression.js';
+import { elfMachineOf } from '../arch/elf-machine.js';
 
 export interface ModuleFacts {
   vermagic: string;
   srcversion?: string;
   depends: string[];
   versions: [string, string][];
+  /** ELF e_machine. */
+  machine?: number;
 }
 
 export async function describeModule(path: string): Promise<ModuleFacts> {
@@ -19,5 +22,6 @@ export async function describeModule(path: string): Promise<ModuleFacts> {
     srcversion: srcversion(elf) ?? undefined,
     depends: depends(elf),
     versions: readVersions(elf).map((v) => [v.symbol, formatCrc(v.crc)] as [string, string]),
+    machine: elfMachineOf(elf) ?? undefined,
   };
 }

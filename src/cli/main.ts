@@ -26,7 +26,7 @@ export function versionText(invokedAs: string | undefined): string {
 }
 
 /** Nested command groups: their sub-command moves to the front along with them. */
-const NESTED = new Set(['bundle', 'dropin']);
+const NESTED = new Set(['bundle', 'dropin', 'headers']);
 
 type Runner = (fn: (positional: string[], o: CommonOptions) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 type Register = (program: Command, run: Runner) => void;
@@ -48,6 +48,7 @@ const GROUPS: Array<{ names: string[]; load: () => Promise<Register> }> = [
   { names: ['common-postinst'], load: async () => (await import('./commands/common-postinst.js')).registerCommonPostinst },
   { names: ['mkdeb', 'mkdsc', 'mkbmdeb', 'mkrpm', 'mkkmp', 'mkdriverdisk'], load: async () => (await import('./commands/packages.js')).registerPackages },
   { names: ['dropin'], load: async () => (await import('./commands/dropin.js')).registerDropin },
+  { names: ['headers'], load: async () => (await import('./commands/headers.js')).registerHeaders },
   {
     names: ['bundle'],
     load: async () => {

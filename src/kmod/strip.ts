@@ -3,6 +3,8 @@ import { open } from 'node:fs/promises';
 import { loadExeca } from '../util/execa.js';
 import { KbundleError } from '../util/errors.js';
 import { MODULE_SIG_MAGIC } from '../sign/appended-signature.js';
+import { elfMachineOfFile } from '../arch/elf-machine.js';
+import { stripToolFor } from '../arch/toolchain.js';
 
 async function endsWithSignature(path: string): Promise<boolean> {
   const fh = await open(path, 'r');
@@ -24,6 +26,9 @@ async function endsWithSignature(path: string): Promise<boolean> {
  */
 export async function stripDebug(koPath: string): Promise<void> {
   if (await endsWithSignature(koPath)) throw new KbundleError(`${koPath} is signed; strip before signing`);
-  const r = await (await loadExeca())('strip', ['-g', koPath], { reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw new KbundleError(`strip -g failed on ${koPath}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  // A cross-built module needs its arch's strip (src/arch/toolchain.ts).
+  const m = await elfMachineOfFile(koPath);
+  const tool = m === null ? 'strip' : stripToolFor(m);
+  const r = await (await loadExeca())(tool, ['-g', koPath], { reject: false, stdin: 'ignore' });
+  if (r.exitCode !== 0) throw new KbundleError(`${tool} -g failed on ${koPath}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
 }

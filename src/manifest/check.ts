@@ -6,7 +6,8 @@
  * seconds on what would otherwise fail an hour into a build.
  */
 import { existsSync, statSync } from 'node:fs';
-import { machine } from 'node:os';
+import { pairManifestKernels } from '../arch/manifest-pairs.js';
+import { crossMakeEnv } from '../arch/toolchain.js';
 import { dirname, join } from 'node:path';
 import { loadConf } from '../conf/load.js';
 import { KbundleError } from '../util/errors.js';
@@ -61,11 +62,10 @@ export async function checkManifest(path: string, headerRoots: string[] = ['/lib
     releases: inManifest(m.file, () => resolveKernelTargets([k], headerRoots)).map((r) => r.release),
   }));
   const targets = inManifest(m.file, () => resolveKernelTargets(m.kernels, headerRoots));
-  for (const a of m.arches) {
-    if (a !== machine()) {
-      throw new KbundleError(`${m.file}: arch ${a} needs a cross build, which this kbundle version does not do yet (this machine is ${machine()}).`, ExitCode.BadManifest);
-    }
-  }
+  const pairs = pairManifestKernels(m, targets);
+  const paired = new Set(pairs.map((x) => `${x.kernel}\0${x.arch}`));
+  // A cross build's compiler is checked here too, not an hour into the build (exit 81).
+  for (const a of new Set(pairs.map((x) => x.arch))) crossMakeEnv(a);
   requireKey(m, m.signing?.moduleKey, 'signing.moduleKey');
   requireKey(m, m.signing?.moduleCert, 'signing.moduleCert');
   requireKey(m, m.bundleKey, 'bundleKey');
@@ -78,6 +78,7 @@ export async function checkManifest(path: string, headerRoots: string[] = ['/lib
     }
     for (const t of targets) {
       for (const arch of m.arches) {
+        if (!paired.has(`${t.release}\0${arch}`)) continue;
         const conf = await loadConf({
           confPath,
           kernelver: t.release,

@@ -9,6 +9,7 @@ import { readVersions } from '../elf/versions.js';
 import { KbundleError } from '../util/errors.js';
 import type { Candidate } from './types.js';
 import { vermagicRelease } from './vermagic.js';
+import { elfMachineOf } from '../arch/elf-machine.js';
 
 /** From the uncompressed ELF of a module. `module` defaults to its name= field. */
 export function candidateFromElf(elf: Buffer, meta: { id: string; arch: string; module?: string; symversDigest?: string }): Candidate {
@@ -25,6 +26,7 @@ export function candidateFromElf(elf: Buffer, meta: { id: string; arch: string; 
     vermagic: vm,
     versions: readVersions(elf),
     depends: depends(info),
+    ...(elfMachineOf(elf) !== null ? { machine: elfMachineOf(elf)! } : {}),
     ...(meta.symversDigest ? { symversDigest: meta.symversDigest } : {}),
   };
 }
@@ -42,6 +44,7 @@ export function candidatesFromTargetConfig(config: TargetConfig): Candidate[] {
       return { symbol, crc: parseInt(crc.slice(2), 16) };
     }),
     depends: m.depends ?? [],
+    ...(m.machine !== undefined ? { machine: m.machine } : {}),
     ...(config.symversDigest ? { symversDigest: config.symversDigest } : {}),
   }));
 }

@@ -9,6 +9,8 @@ export function formatReason(r: Reason): string {
       return `built for kernel ${r.candidate}, target is ${r.target}`;
     case 'arch':
       return `built for arch ${r.candidate}, target is ${r.target}`;
+    case 'machine':
+      return `${r.module}: ELF machine ${r.candidate}, the target kernel (${r.target}) loads only its own machine's modules`;
     case 'vermagic': {
       const diff = [
         r.onlyCandidate.length ? `only in module: ${r.onlyCandidate.join(' ')}` : '',

@@ -8,6 +8,7 @@ import { formatCrc } from '../elf/versions.js';
 import { compareKernelRelease } from './kernel-order.js';
 import type { BuildGroup, Candidate, GroupEvaluation, Reason, SelectOptions, Selection, SelectionTarget } from './types.js';
 import { flagDiff, hasModversions, vermagicTail } from './vermagic.js';
+import { machineReason } from './machine.js';
 
 const DEFAULT_MAX_SYMBOLS = 10;
 const DEFAULT_NEAREST = 3;
@@ -57,6 +58,13 @@ export function evaluateGroup(group: BuildGroup, target: SelectionTarget, ctx: E
   const missing = ctx.required.filter((r) => !members.has(r));
   if (missing.length) shared.push({ kind: 'incomplete', missing });
   if (group.arch !== target.arch) shared.push({ kind: 'arch', candidate: group.arch, target: target.arch });
+  // The ELF machine is checked on its own, not inferred from the group's arch
+  // label: the kernel's elf_check_arch() refuses any other e_machine ("Invalid
+  // module format", kernel/module/main.c), whatever the bundle says.
+  for (const m of group.modules) {
+    const wrong = machineReason(m, target.arch);
+    if (wrong) shared.push(wrong);
+  }
   if (target.vermagic === null) shared.push({ kind: 'target-vermagic-unknown' });
 
   // Exact: built for this very kernel (docs/formats/kabi.md, "Compatibility levels"). Dependencies do not decide it,

@@ -34,6 +34,8 @@ export interface Candidate {
   depends: string[];
   /** `sha256:` digest of the build-time Module.symvers. */
   symversDigest?: string;
+  /** ELF e_machine, when the bundle records it. */
+  machine?: number;
 }
 
 /** The binaries of one (kernel, arch) build of a package: installed together or not at all. */
@@ -75,6 +77,7 @@ export type Level = 'exact' | 'compatible' | 'source' | 'none';
 export type Reason =
   | { kind: 'release'; candidate: string; target: string }
   | { kind: 'arch'; candidate: string; target: string }
+  | { kind: 'machine'; module: string; candidate: string; target: string }
   | { kind: 'vermagic'; module: string; candidate: string; target: string; onlyCandidate: string[]; onlyTarget: string[] }
   | { kind: 'target-vermagic-unknown' }
   | { kind: 'target-symvers-unknown' }

@@ -78,6 +78,17 @@ export const ExitCode = {
   OutputExists: 64,
   /** Bad option values (unknown --distro, --format, names that cannot become package names). */
   BadOption: 65,
+  // Cross-arch builds (src/arch) and `headers fetch` (src/headers).
+  /** A kernel's headers are for an arch the manifest does not list, or a listed arch has no kernel. */
+  ArchMismatch: 80,
+  /** The cross compiler or binutils for an arch are not installed. */
+  NoToolchain: 81,
+  /** An arch kbundle cannot map to a kbuild ARCH / ELF machine / Debian arch. */
+  UnknownArch: 82,
+  /** `headers fetch`: apt could not find or download a package. */
+  HeadersFetchFailed: 83,
+  /** `headers fetch`: the unpacked tree is not a usable kernel build directory. */
+  BadHeaders: 84,
   // Registry client (src/registry): bundle push / bundle pull.
   /** The registry (or its token server) refused the credentials: wrong user/password, no credentials where some are required. */
   RegistryAuthFailed: 90,

@@ -125,6 +125,8 @@ export interface TargetModule {
   /** `__versions` entries: [symbol, crc as `0x%08x`]. */
   versions?: [string, string][];
   sig?: { signer?: string; keyId?: string; hash?: string };
+  /** ELF e_machine of the module (62 x86-64, 183 AArch64); the installer never picks a binary for another machine. */
+  machine?: number;
 }
 
 /** Config blob of a target manifest: one package for one (kernel release, arch). */

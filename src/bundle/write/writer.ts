@@ -1,3 +1,4 @@
+import { machineMismatch } from '../../arch/machine-check.js';
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
@@ -75,6 +76,8 @@ export interface ModuleSpec {
   depends?: string[];
   versions?: [string, string][];
   sig?: { signer?: string; keyId?: string; hash?: string };
+  /** ELF e_machine; must be the target arch's (src/arch). */
+  machine?: number;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
@@ -197,6 +200,7 @@ async function prepareTarget(pkg: PackageSpec, t: TargetSpec, store: BlobStore):
       depends: m.depends,
       versions: m.versions,
       sig: m.sig,
+      machine: m.machine,
     });
   }
   const config: TargetConfig = {
@@ -295,6 +299,8 @@ function checkSpec(spec: BundleSpec): void {
         names.add(m.name);
         const file = m.installName ?? basename(m.file);
         if (!/^[A-Za-z0-9_.+-]+$/.test(file)) throw bad(`${p.name}/${key}: module file name ${JSON.stringify(file)} is not a plain file name`);
+        const wrong = machineMismatch(t.arch, m.machine);
+        if (wrong) throw bad(`${p.name}/${key}: module ${m.name} ${wrong}`);
         if (!m.destLocation.startsWith('/') || m.destLocation.split('/').includes('..')) throw bad(`${p.name}/${key}: module ${m.name} destLocation ${JSON.stringify(m.destLocation)} must be absolute inside the module tree`);
       }
     }

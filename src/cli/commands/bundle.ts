@@ -8,6 +8,7 @@ import { KbundleError } from '../../util/errors.js';
 import { ExitCode } from '../../util/exit-codes.js';
 import type { CommonOptions } from '../options.js';
 import { makeProgress } from '../../progress/progress.js';
+import { binaryColumns } from '../../arch/ls-columns.js';
 
 type Runner = (a: (p: string[], o: CommonOptions) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 
@@ -159,6 +160,7 @@ export function registerBundle(program: Command, run: Runner): Command {
             modules: t.modules.map((m) => m.file),
             size: t.modules.reduce((n, m) => n + m.size, 0),
             signer: t.modules[0]?.sig?.signer ?? null,
+            ...binaryColumns(t),
           })),
         );
         if (o.json) {
@@ -172,8 +174,8 @@ export function registerBundle(program: Command, run: Runner): Command {
         out.push(`bundle signed by ${idx.signer.keyId}${signatureChecked ? ' (verified)' : ' (NOT verified: no --key given)'}`);
         for (const [k, v] of Object.entries(idx.metadata)) out.push(`${k}: ${v}`);
         for (const q of idx.packages) out.push(`source ${q.name}/${q.version}: ${human(q.source.size)}`);
-        const header = ['PACKAGE', 'KERNEL', 'ARCH', 'MODULES', 'SIZE', 'MODULE SIGNER'];
-        const table = [header, ...rows.map((x) => [`${x.package}/${x.version}`, x.kernel, x.arch, x.modules.join(','), human(x.size), x.signer ?? '-'])];
+        const header = ['PACKAGE', 'KERNEL', 'ARCH', 'MODULES', 'ELF', 'SIZE', 'MODULE SIGNER', 'VERMAGIC'];
+        const table = [header, ...rows.map((x) => [`${x.package}/${x.version}`, x.kernel, x.arch, x.modules.join(','), x.elf, human(x.size), x.signer ?? '-', x.vermagic.trim()])];
         const widths = header.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
         for (const row of table) out.push(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd());
         process.stdout.write(`${out.join('\n')}\n`);
