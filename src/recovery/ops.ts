@@ -90,7 +90,7 @@ export interface AddOp extends OpBase, TargetFields {
   kind: 'add';
 }
 
-/** A bundle install (installer/): rolled forward from the stored bundle, else back. */
+/** A bundle install (src/deploy/): rolled forward from the stored bundle, else back. */
 export interface BundleInstallOp {
   kind: 'bundle-install';
   id: string;
