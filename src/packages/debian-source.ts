@@ -73,52 +73,28 @@ export function debianSource(input: PackageInput, meta: DebianMeta): DebianSourc
     ].join('\n'),
   );
   add('source/format', '3.0 (quilt)\n');
+  // What dh_dkms's snippets do: postinst adds, builds and installs for the kernels (common.postinst
+  // picks them); prerm removes every kernel's build.
   add(
     `${binary}.postinst`,
-    [
-      '#!/bin/sh',
-      'set -e',
-      '',
-      `DKMS_NAME=${sh(input.module)}`,
-      `DKMS_PACKAGE_NAME=${binary}`,
-      `DKMS_VERSION=${sh(input.version)}`,
-      '',
-      // What dh_dkms's postinst snippet does: add, build and install for the kernels (common.postinst picks them).
-      'case "$1" in',
-      '    configure)',
-      '        /usr/lib/dkms/common.postinst "$DKMS_NAME" "$DKMS_VERSION" "/usr/share/$DKMS_PACKAGE_NAME" "" "$2"',
-      '        ;;',
-      'esac',
-      '',
-      '#DEBHELPER#',
-      '',
-      'exit 0',
-      '',
-    ].join('\n'),
+    maintainerScript(
+      [`DKMS_NAME=${sh(input.module)}`, `DKMS_PACKAGE_NAME=${binary}`, `DKMS_VERSION=${sh(input.version)}`],
+      ['    configure)', '        /usr/lib/dkms/common.postinst "$DKMS_NAME" "$DKMS_VERSION" "/usr/share/$DKMS_PACKAGE_NAME" "" "$2"', '        ;;'],
+    ),
     0o755,
   );
   add(
     `${binary}.prerm`,
-    [
-      '#!/bin/sh',
-      'set -e',
-      '',
-      `DKMS_NAME=${sh(input.module)}`,
-      `DKMS_VERSION=${sh(input.version)}`,
-      '',
-      'case "$1" in',
-      '    remove|upgrade|deconfigure)',
-      '        if [ "$(dkms status -m "$DKMS_NAME" -v "$DKMS_VERSION")" ]; then',
-      '            dkms remove -m "$DKMS_NAME" -v "$DKMS_VERSION" --all',
-      '        fi',
-      '        ;;',
-      'esac',
-      '',
-      '#DEBHELPER#',
-      '',
-      'exit 0',
-      '',
-    ].join('\n'),
+    maintainerScript(
+      [`DKMS_NAME=${sh(input.module)}`, `DKMS_VERSION=${sh(input.version)}`],
+      [
+        '    remove|upgrade|deconfigure)',
+        '        if [ "$(dkms status -m "$DKMS_NAME" -v "$DKMS_VERSION")" ]; then',
+        '            dkms remove -m "$DKMS_NAME" -v "$DKMS_VERSION" --all',
+        '        fi',
+        '        ;;',
+      ],
+    ),
     0o755,
   );
   // Plain make, no debhelper: every step spelled out so the .deb is the same whoever runs it.
@@ -166,4 +142,9 @@ export function debianSource(input: PackageInput, meta: DebianMeta): DebianSourc
     0o755,
   );
   return { source, binary, upstreamVersion, version, files };
+}
+
+/** A maintainer script in debhelper's shape: variables, one `case "$1"` with the given arms, #DEBHELPER#. */
+function maintainerScript(vars: string[], arms: string[]): string {
+  return ['#!/bin/sh', 'set -e', '', ...vars, '', 'case "$1" in', ...arms, 'esac', '', '#DEBHELPER#', '', 'exit 0', ''].join('\n');
 }

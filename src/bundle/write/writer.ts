@@ -64,20 +64,14 @@ export interface TargetSpec {
   modules: ModuleSpec[];
 }
 
-export interface ModuleSpec {
+/** The facts a builder already knows about a module; recorded in the bundle as the TargetModule fields of the same names. */
+export interface ModuleSpec extends Pick<TargetModule, 'innerDigest' | 'srcversion' | 'depends' | 'versions' | 'sig' | 'machine'> {
   name: string;
   /** Path of the module as it will be installed: signed, possibly compressed (.ko, .ko.xz, .ko.zst, .ko.gz). */
   file: string;
   destLocation: string;
   /** Installed file name; default basename(file). */
   installName?: string;
-  innerDigest?: string;
-  srcversion?: string;
-  depends?: string[];
-  versions?: [string, string][];
-  sig?: { signer?: string; keyId?: string; hash?: string };
-  /** ELF e_machine; must be the target arch's (src/arch). */
-  machine?: number;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
