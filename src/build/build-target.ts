@@ -6,8 +6,8 @@
  * built). The make step is skipped when the build cache has the result.
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { copyFile, mkdir, realpath, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, realpath, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { beginOp, endOp } from '../recovery/journal.js';
 import { opBase } from '../recovery/ops.js';
 import { commitStagedDir, copyFileDurable, removeDurable, removeIfEmpty, sweepTemps, tempPathFor } from '../util/atomic.js';
@@ -15,21 +15,17 @@ import { digestTree } from '../cache/source-digest.js';
 import { cacheKey, headerIdentity } from '../cache/key.js';
 import { BuildCache } from '../cache/store.js';
 import type { EvaluatedConf } from '../conf/types.js';
-import { compressModule, detectKernelCompression, type ModuleSuffix } from '../kmod/compression.js';
-import { stripDebug } from '../kmod/strip.js';
-import { signBuiltModule } from './sign-step.js';
 import { buildDir, kernelArchDir, kernelBuildDir, sourceLink, type ModuleRef, type Target } from '../tree/paths.js';
-import { BUILD_RECORD, writeJsonRecord, type BuildRecord, type BuiltModuleRecord } from '../tree/records.js';
+import { BUILD_RECORD, writeJsonRecord, type BuildRecord } from '../tree/records.js';
 import { KbundleError } from '../util/errors.js';
 import { ExitCode } from '../util/exit-codes.js';
-import { sha256, sha256File } from '../util/fs.js';
 import { evaluateFor, kernelSourceDirFor, type RunContext } from '../lifecycle/context.js';
 import { injectMakeFlags, redirectBuildDir, shellPrelude, shellQuote } from './make-command.js';
 import { MakeLog } from './make-log.js';
-import { resolveSigning, type SigningDecision } from './signing.js';
 import { buildEnv, compilerVersion, kernelCc } from './toolchain.js';
 import { paholeShimDir } from './pahole-shim.js';
 import { crossMakeEnv } from '../arch/toolchain.js';
+import { builtPath, packagedKey, packageModules, planPackaging, type Packaging } from './package-modules.js';
 
 export type BuildResult = 'built' | 'cached' | 'already-built';
 
@@ -38,10 +34,6 @@ export const BUILD_STEPS = 5;
 
 const label = (m: ModuleRef, t: Target) => `${m.module}/${m.version} ${t.kernel} (${t.arch})`;
 
-function builtPath(conf: EvaluatedConf, i: number): string {
-  const mod = conf.modules[i]!;
-  return `${mod.builtLocation}${mod.builtName}.ko`;
-}
 
 /** The recipe part of the cache key, with this tree's paths abstracted away. */
 function recipe(conf: EvaluatedConf, dirs: { build: string; kbuild: string; dkmsTree: string; installTree: string; sourceTree: string }) {
@@ -359,70 +351,4 @@ async function runBuildSteps(ctx: RunContext, m: ModuleRef, t: Target, conf: Eva
     }
   }
   await script('post-build', conf.postBuild);
-}
-
-interface PackageDirs {
-  rawDir: string;
-  staging: string;
-  log: MakeLog;
-}
-
-/** How built modules become installable files for this kernel: signing key and compression. */
-interface Packaging {
-  signing: SigningDecision;
-  compression: ModuleSuffix;
-}
-
-async function planPackaging(ctx: RunContext, t: Target, ksrc: string): Promise<Packaging> {
-  const signing = await resolveSigning({
-    mokSigningKey: ctx.framework.mokSigningKey,
-    mokCertificate: ctx.framework.mokCertificate,
-    signFile: ctx.framework.signFile,
-    signHash: ctx.framework.signHash,
-    dkmsTree: ctx.roots.dkmsTree,
-    kernelSourceDir: ksrc,
-    say: ctx.say,
-  });
-  if (!signing.plan && signing.reason) ctx.warn(signing.reason);
-  if (signing.plan && signing.generated) ctx.say(`Signing key: ${signing.plan.keyPath}\nPublic certificate (MOK): ${signing.plan.certPath}`);
-  return { signing, compression: await detectKernelCompression(ctx.roots.installTree, t.kernel) };
-}
-
-/** Cache key of the packaged result: the build key plus everything packaging depends on. */
-async function packagedKey(buildKey: string, conf: EvaluatedConf, p: Packaging): Promise<string> {
-  const plan = p.signing.plan;
-  const signer = plan ? [await sha256File(plan.keyPath), await sha256File(plan.certPath), plan.hash] : ['unsigned'];
-  return sha256(JSON.stringify(['packaged-v1', buildKey, signer, p.compression, conf.modules.map((mod) => [mod.destName, mod.strip])]));
-}
-
-/** strip -> sign -> compress each built module into <staging>/module/<dest>.ko[.ext]. */
-async function packageModules(ctx: RunContext, m: ModuleRef, t: Target, conf: EvaluatedConf, d: PackageDirs, p: Packaging): Promise<BuildRecord> {
-  const { signing, compression } = p;
-  const modules: BuiltModuleRecord[] = [];
-  let signer: BuildRecord['signed'] = null;
-  for (let i = 0; i < conf.modules.length; i++) {
-    const spec = conf.modules[i]!;
-    const out = join(d.staging, 'module', `${spec.destName}.ko`);
-    await copyFile(join(d.rawDir, builtPath(conf, i)), out);
-    if (spec.strip) await stripDebug(out);
-    if (signing.plan) {
-      signer = await signBuiltModule(out, signing.plan);
-      d.log.note(`Signed ${basename(out)} with ${signing.plan.keyPath} (${signing.plan.hash})`);
-    }
-    const final = compression ? await compressModule(out, compression) : out;
-    modules.push({ destName: spec.destName, destLocation: spec.destLocation, file: basename(final), sha256: await sha256File(final) });
-  }
-  if (existsSync(join(d.rawDir, 'Module.symvers'))) await copyFile(join(d.rawDir, 'Module.symvers'), join(d.staging, 'module', 'Module.symvers'));
-  return {
-    format: 'kbundle-build-v1',
-    module: m.module,
-    version: m.version,
-    kernel: t.kernel,
-    arch: t.arch,
-    modules,
-    cacheKey: null,
-    fromCache: false,
-    signed: signer,
-    compression,
-  };
 }

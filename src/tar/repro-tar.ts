@@ -2,7 +2,7 @@ import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync } f
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { KbundleError } from '../util/errors.js';
-import { byteOrder } from '../bundle/model/canonical-json.js';
+import { byteOrder } from '../util/byte-order.js';
 import { identityOfFd, sameIdentity, type FileIdentity } from '../util/file-identity.js';
 import { checkEntryName, symlinkStaysInside } from './paths.js';
 import { END_OF_ARCHIVE, encodeHeader, padding } from './ustar.js';

@@ -3,6 +3,11 @@
  * whitespace, UTF-8. Content addressing depends on
  * this: the same document must always serialise to the same bytes.
  */
+import { byteOrder } from '../../util/byte-order.js';
+
+/** Re-exported: bundle code sorts names the way canonical JSON sorts keys. */
+export { byteOrder };
+
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export function canonicalJson(value: unknown): string {
@@ -42,9 +47,4 @@ function serialise(value: unknown, path: string): string {
     default:
       throw new TypeError(`canonical JSON: ${path || '/'} has unsupported type ${typeof value}`);
   }
-}
-
-/** Orders strings by their UTF-8 bytes (JS's default sort uses UTF-16 units, which differs above U+FFFF). */
-export function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
