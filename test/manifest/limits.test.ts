@@ -1,5 +1,6 @@
 // Hostile kbundle.yaml input: exit 34 with file:line:col, quickly, never a
 // stack trace or a hang.
+import { cpuNow } from '../helpers/cpu-clock.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,12 +14,12 @@ const F = '/m/kbundle.yaml';
 const HEAD = 'apiVersion: kbundle/v1\nsource: x\nkernels: [x]\n';
 
 function problem(text: string): { lines: string[]; code: number; ms: number } {
-  const t = performance.now();
+  const t = cpuNow();
   try {
     parseManifest(text, F);
   } catch (e) {
     if (!(e instanceof KbundleError)) throw e;
-    return { lines: e.message.split('\n'), code: e.exitCode, ms: performance.now() - t };
+    return { lines: e.message.split('\n'), code: e.exitCode, ms: cpuNow() - t };
   }
   throw new Error('expected the manifest to be refused');
 }
@@ -100,7 +101,7 @@ describe('kernel patterns', () => {
   mkdirSync(join(root, `6.1.0-${'a'.repeat(60)}`, 'build'), { recursive: true });
 
   test('a pattern that would backtrack exponentially as a RegExp is matched in linear time', () => {
-    const t = performance.now();
+    const t = cpuNow();
     const e = (() => {
       try {
         resolveKernels([`${'*a'.repeat(40)}b`], [root]);
@@ -110,7 +111,7 @@ describe('kernel patterns', () => {
       return null;
     })();
     expect(e?.exitCode).toBe(36);
-    expect(performance.now() - t).toBeLessThan(1000);
+    expect(cpuNow() - t).toBeLessThan(1000);
     expect(resolveKernels([`6.1.0-${'*a'.repeat(40)}`], [root])).toEqual([`6.1.0-${'a'.repeat(60)}`]);
   });
 
