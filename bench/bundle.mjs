@@ -18,13 +18,10 @@ import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync, lstatSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { opt } from './args.mjs';
 
 const repo = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
 
 // ---------------------------------------------------------------- child side
 // `--child pack|unpack JOB.json`: one kbundle operation in its own process, so

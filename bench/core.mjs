@@ -10,13 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { opt } from './args.mjs';
 
 const repo = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
 const RUNS = Number(opt('--runs', '3'));
 const MODULE_DIR = resolve(repo, opt('--module', 'bundles/hello-1.0'));
 const conf = readFileSync(join(MODULE_DIR, 'dkms.conf'), 'utf8');

@@ -17,15 +17,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadavg } from 'node:os';
+import { opt } from './args.mjs';
 
 const loadBefore = loadavg();
 
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-};
-const runs = Number(arg('runs', '1'));
-const packages = arg('packages', 'acpi-call-dkms,bbswitch-dkms').split(',');
+const runs = Number(opt('--runs', '1'));
+const packages = opt('--packages', 'acpi-call-dkms,bbswitch-dkms').split(',');
 const repo = resolve('.');
 const sandbox = join(repo, 'test/dropin/sandbox.sh');
 const debDir = join(process.env.KBUNDLE_TEST_CACHE || '/tmp/kbundle-test-cache', 'debs');

@@ -14,13 +14,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, statSync, writeFileSync, cpSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { opt } from './args.mjs';
 
 const repo = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
 const max = opt('--max') ? Number(opt('--max')) : Infinity;
 const armCount = Number(opt('--arm64', '2'));
 const headersRoot = resolve(opt('--headers', process.env.KBUNDLE_HEADERS_DIR ?? join(homedir(), '.cache/kbundle/headers')));

@@ -20,13 +20,10 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { opt } from './args.mjs';
 
 const repo = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : dflt;
-};
 const RUNS = Number(opt('--runs', '3'));
 const CASES = opt('--cases', '40x3,100x5').split(',').map((c) => c.split('x').map(Number));
 const KEEP = argv.includes('--keep');
