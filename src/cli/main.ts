@@ -69,6 +69,14 @@ const GROUPS: Array<{ names: string[]; load: () => Promise<Register> }> = [
 ];
 
 export async function main(argv: string[]): Promise<number> {
+  // `kbundle ... | head`: a reader that stops early is not an error (as for coreutils, which die
+  // of SIGPIPE silently); without this Node throws EPIPE with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
   let exitCode = 0;
   const program = new Command('kbundle')
     .description('DKMS-compatible kernel module builder with reproducible, signed offline bundles')
