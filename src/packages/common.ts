@@ -4,7 +4,8 @@
  * mtimes, module files compressed as the target kernel does, and writing the
  * results to the output directory (temp + rename, through util/atomic.ts).
  */
-import { chmod, copyFile, lstat, mkdir, readdir, utimes, writeFile, lutimes } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readdir, rm, utimes, writeFile, lutimes } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { compressModule, moduleCompressionOf, readModule, type ModuleSuffix } from '../kmod/compression.js';
 import { copyFileDurable } from '../util/atomic.js';
@@ -109,4 +110,14 @@ export async function checkOutputs(paths: string[], force: boolean): Promise<voi
 export async function publish(files: Array<{ from: string; to: string }>): Promise<string[]> {
   for (const f of files) await copyFileDurable(f.from, f.to);
   return files.map((f) => f.to);
+}
+
+/** Runs `fn` in a fresh private directory under the system temp dir (`prefix` names it), removed afterwards whatever happens. */
+export async function withStage<T>(prefix: string, fn: (stage: string) => Promise<T>): Promise<T> {
+  const stage = await mkdtemp(join(tmpdir(), prefix));
+  try {
+    return await fn(stage);
+  } finally {
+    await rm(stage, { recursive: true, force: true });
+  }
 }

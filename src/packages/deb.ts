@@ -2,11 +2,10 @@
  * mkdeb, mkdsc, mkbmdeb. Each stages in a private temp dir, runs the real
  * dpkg tools there, and copies only the finished files to the output dir.
  */
-import { cp, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ModuleSuffix } from '../kmod/compression.js';
-import { checkOutputs, debArch, debianUpstreamVersion, normalizeTree, packageName, placeModule, publish, rfc2822, writeText } from './common.js';
+import { withStage, checkOutputs, debArch, debianUpstreamVersion, normalizeTree, packageName, placeModule, publish, rfc2822, writeText } from './common.js';
 import { debianSource, type DebianMeta } from './debian-source.js';
 import type { KernelBinaries, PackageInput } from './input.js';
 import { requireTools, runTool } from './tools.js';
@@ -14,15 +13,6 @@ import { requireTools, runTool } from './tools.js';
 export interface Output {
   outDir: string;
   force: boolean;
-}
-
-async function withStage<T>(fn: (stage: string) => Promise<T>): Promise<T> {
-  const stage = await mkdtemp(join(tmpdir(), 'kbundle-pkg-'));
-  try {
-    return await fn(stage);
-  } finally {
-    await rm(stage, { recursive: true, force: true });
-  }
 }
 
 /** `<stage>/<source>-<upstream>/`: the module source plus (optionally) debian/. */
@@ -49,7 +39,7 @@ export async function mkdeb(input: PackageInput, meta: DebianMeta, out: Output):
   const name = `${src.binary}_${src.version}_all.deb`;
   const dest = join(out.outDir, name);
   await checkOutputs([dest], out.force);
-  return withStage(async (stage) => {
+  return withStage('kbundle-pkg-', async (stage) => {
     const tree = await stageSourceTree(stage, input, src);
     await writeDebianDir(tree, src.files);
     await normalizeTree(stage, input.epoch);
@@ -66,7 +56,7 @@ export async function mkdsc(input: PackageInput, meta: DebianMeta, out: Output):
   const orig = `${src.source}_${src.upstreamVersion}.orig.tar.gz`;
   const names = [`${src.source}_${src.version}.dsc`, orig, `${src.source}_${src.version}.debian.tar.xz`];
   await checkOutputs(names.map((n) => join(out.outDir, n)), out.force);
-  return withStage(async (stage) => {
+  return withStage('kbundle-pkg-', async (stage) => {
     const tree = await stageSourceTree(stage, input, src);
     await normalizeTree(stage, input.epoch);
     const dir = `${src.source}-${src.upstreamVersion}`;
@@ -117,7 +107,7 @@ export async function mkbmdeb(input: PackageInput, o: BmdebOptions, out: Output)
   const dests = input.kernels.map((k) => join(out.outDir, bmdebName(input, k).file));
   await checkOutputs(dests, out.force);
   const src = packageName(input.module);
-  return withStage(async (stage) => {
+  return withStage('kbundle-pkg-', async (stage) => {
     const done: Array<{ from: string; to: string }> = [];
     for (const k of input.kernels) {
       const { pkg, file } = bmdebName(input, k);

@@ -4,12 +4,11 @@
  * mkkmp (SUSE Kernel Module Packages). Spec files are generated here and
  * built by the real rpmbuild with every reproducibility switch rpm has.
  */
-import { mkdir, mkdtemp, readdir, rm, cp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, cp } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ModuleSuffix } from '../kmod/compression.js';
 import { KbundleError } from '../util/errors.js';
-import { checkOutputs, normalizeTree, packageName, placeModule, publish, rpmDate, writeText } from './common.js';
+import { withStage, checkOutputs, normalizeTree, packageName, placeModule, publish, rpmDate, writeText } from './common.js';
 import { ExitCode } from '../util/exit-codes.js';
 import type { KernelBinaries, PackageInput } from './input.js';
 import { requireTools, runTool } from './tools.js';
@@ -260,15 +259,6 @@ export async function rpmbuild(stage: string, plan: SpecPlan, buildroot: string,
   return join(rpms, found[0]);
 }
 
-async function withStage<T>(fn: (stage: string) => Promise<T>): Promise<T> {
-  const stage = await mkdtemp(join(tmpdir(), 'kbundle-rpm-'));
-  try {
-    return await fn(stage);
-  } finally {
-    await rm(stage, { recursive: true, force: true });
-  }
-}
-
 /** Builds the binary RPMs (kmod or KMP) of every kernel into `stage`; returns their paths there. */
 export async function buildBinaryRpms(stage: string, input: PackageInput, meta: RpmMeta, kind: 'kmod' | 'kmp'): Promise<string[]> {
   const out: string[] = [];
@@ -294,7 +284,7 @@ export async function mkrpm(input: PackageInput, meta: RpmMeta, out: Output): Pr
   requireTools('rpmbuild');
   const names = plannedNames(input, meta, 'dkms+kmod');
   await checkOutputs(names.map((n) => join(out.outDir, n)), out.force);
-  return withStage(async (stage) => {
+  return withStage('kbundle-rpm-', async (stage) => {
     const plan = dkmsRpmPlan(input, meta);
     const br = join(stage, 'root-dkms');
     await plan.fill(br);
@@ -308,7 +298,7 @@ export async function mkkmp(input: PackageInput, meta: RpmMeta, out: Output): Pr
   requireTools('rpmbuild');
   const names = plannedNames(input, meta, 'kmp');
   await checkOutputs(names.map((n) => join(out.outDir, n)), out.force);
-  return withStage(async (stage) => {
+  return withStage('kbundle-rpm-', async (stage) => {
     const built = await buildBinaryRpms(stage, input, meta, 'kmp');
     return publish(built.map((b) => ({ from: b, to: join(out.outDir, basename(b)) })));
   });

@@ -88,7 +88,8 @@ async function targetOf(o: InstallerOptions, root: string): Promise<{ kernel: st
   return { kernel: o.kernelver ?? runningKernel(root), arch: o.arch ?? machine() };
 }
 
-async function keysOf(o: InstallerOptions) {
+/** The trusted keys of a command that reads a bundle (install, plan, the package builders); none only with --insecure, said loudly. */
+export async function keysOf(o: Pick<InstallerOptions, 'trust' | 'key' | 'keyring' | 'insecure'>) {
   const keys = await trustedKeysFrom({ key: [...o.trust, ...o.key], keyring: o.keyring });
   if (!keys.length && !o.insecure) {
     throw new KbundleError('no trusted bundle key: pass --trust FILE.pub or --keyring DIR (or --insecure to skip the signature check).', ExitCode.UntrustedKey);

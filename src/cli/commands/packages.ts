@@ -185,10 +185,8 @@ export function registerBundlePackages(bundle: Command, run: Runner): void {
       f,
     ).action(
       r(async (p, o) => {
-        const { trustedKeysFrom } = await import('./bundle.js');
-        const keys = await trustedKeysFrom({ key: [...(o.trust ?? []), ...(o.key ?? [])], keyring: o.keyring });
-        if (!keys.length && !o.insecure) throw new KbundleError('no trusted bundle key: pass --trust FILE.pub or --keyring DIR (or --insecure to skip the signature check).', ExitCode.UntrustedKey);
-        if (!keys.length) process.stderr.write('WARNING: --insecure: the bundle signature is NOT checked; only the internal digests and layout are verified.\n');
+        const { keysOf } = await import('./bundle-install.js');
+        const keys = await keysOf({ trust: o.trust ?? [], key: o.key ?? [], keyring: o.keyring, insecure: o.insecure });
         const { openVerified } = await import('../../deploy/deploy.js');
         const { inputFromBundle } = await import('../../packages/input.js');
         const b = await openVerified(resolve(p[0]!), keys);
